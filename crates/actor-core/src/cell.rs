@@ -1,0 +1,393 @@
+//! The untyped control block every actor has, and `ActorHandle`, the untyped reference
+//! used for watching, stopping and supervising an actor whatever its message type.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::failure::{ExitReason, Failure, RestartReason, Terminated};
+use crate::id::{ActorId, ActorPath};
+use crate::system::SystemShared;
+
+/// How a parent stops a child when it stops itself (or restarts, or shuts down).
+///
+/// Mirrors OTP's child `shutdown` field. The default is a 5 second timeout, OTP's
+/// default for workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Abort the child's task at once: no `post_stop`, queued messages go to dead letters.
+    BrutalKill,
+    /// Ask it to stop; abort it if it has not finished within the duration.
+    Timeout(Duration),
+    /// Ask it to stop and wait as long as it takes.
+    Infinity,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::Timeout(Duration::from_secs(5))
+    }
+}
+
+/// How an instance of a supervised child ended, as reported to its supervisor.
+#[derive(Clone, Debug)]
+pub enum ChildEnd {
+    /// It failed (panic or error).
+    Failed(Failure),
+    /// It stopped gracefully: `Normal` (itself) or `Stopped` (someone asked).
+    Exited(ExitReason),
+}
+
+/// What a supervised child reports when an instance ends. The child then waits, its
+/// mailbox kept, until its supervisor answers through the handle: `resume`, `restart`
+/// or `terminate`.
+#[derive(Clone, Debug)]
+pub struct ChildReport {
+    /// The child.
+    pub child: ActorHandle,
+    /// Which instance ended (1 for the first).
+    pub incarnation: u64,
+    /// How it ended.
+    pub end: ChildEnd,
+}
+
+/// The supervisor's side of the parent-child contract: the hook through which a higher
+/// layer (palisade-supervision) learns of its children's ends and decides their fate.
+///
+/// Called from the child's task; implementations must not block (forward the report to
+/// the supervisor's mailbox).
+pub trait SupervisionHook: Send + Sync + 'static {
+    /// An instance of a child ended. Return `Err(HookClosed)` when the supervisor is
+    /// gone; the child then stops for good.
+    fn child_ended(&self, report: ChildReport) -> Result<(), HookClosed>;
+
+    /// The child has ended for good (terminated by its supervisor, killed, or stopped
+    /// because the hook was closed). Called once.
+    fn child_terminated(&self, child: &ActorHandle, reason: &ExitReason) {
+        let _ = (child, reason);
+    }
+}
+
+/// Returned by a `SupervisionHook` whose supervisor no longer exists.
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+#[error("the supervisor is gone")]
+pub struct HookClosed;
+
+pub(crate) enum Signal {
+    /// Graceful stop; `consult_parent` lets a supervised child ask its supervisor first.
+    Stop { consult_parent: bool },
+    Resume,
+    Halt { reason: RestartReason, ack: Option<oneshot::Sender<()>> },
+    Start { delay: Duration },
+    Terminated(Terminated),
+}
+
+#[derive(Default)]
+struct WatchState {
+    watchers: Vec<ActorHandle>,
+    terminated: Option<Terminated>,
+    /// Watchers already told of the end: a repeated watch does not tell them twice.
+    notified: Vec<ActorId>,
+}
+
+#[derive(Default)]
+pub(crate) struct Children {
+    pub(crate) list: Vec<ActorHandle>,
+    pub(crate) closed: bool,
+}
+
+pub(crate) enum Parent {
+    Root,
+    Actor(Weak<Cell>),
+}
+
+pub(crate) struct Cell {
+    pub(crate) id: ActorId,
+    pub(crate) path: ActorPath,
+    pub(crate) message_type: &'static str,
+    pub(crate) system: Arc<SystemShared>,
+    pub(crate) parent: Parent,
+    pub(crate) hook: Option<Arc<dyn SupervisionHook>>,
+    pub(crate) shutdown: Shutdown,
+    signals: Mutex<VecDeque<Signal>>,
+    signal_pending: AtomicBool,
+    pub(crate) wake: Notify,
+    pub(crate) children: Mutex<Children>,
+    watch: Mutex<WatchState>,
+    pub(crate) incarnation: AtomicU64,
+    done: AtomicBool,
+    done_notify: Notify,
+    pub(crate) abort: OnceLock<AbortHandle>,
+}
+
+/// Locks a mutex, recovering the data if a panic poisoned it: every critical section in
+/// this crate leaves its data consistent before anything that could panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Cell {
+    pub(crate) fn new(
+        path: ActorPath,
+        message_type: &'static str,
+        system: Arc<SystemShared>,
+        parent: Parent,
+        hook: Option<Arc<dyn SupervisionHook>>,
+        shutdown: Shutdown,
+    ) -> Self {
+        Cell {
+            id: ActorId::next(),
+            path,
+            message_type,
+            system,
+            parent,
+            hook,
+            shutdown,
+            signals: Mutex::new(VecDeque::new()),
+            signal_pending: AtomicBool::new(false),
+            wake: Notify::new(),
+            children: Mutex::new(Children::default()),
+            watch: Mutex::new(WatchState::default()),
+            incarnation: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            done_notify: Notify::new(),
+            abort: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn push_signal(&self, signal: Signal) {
+        {
+            let mut q = lock(&self.signals);
+            q.push_back(signal);
+            self.signal_pending.store(true, Ordering::Release);
+        }
+        self.wake.notify_one();
+    }
+
+    #[inline]
+    pub(crate) fn has_signal(&self) -> bool {
+        self.signal_pending.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn pop_signal(&self) -> Option<Signal> {
+        let mut q = lock(&self.signals);
+        let s = q.pop_front();
+        if q.is_empty() {
+            self.signal_pending.store(false, Ordering::Release);
+        }
+        s
+    }
+
+    /// Registers `watcher`; if this actor has already ended, the watcher is told at once.
+    pub(crate) fn add_watcher(&self, watcher: ActorHandle) {
+        let mut w = lock(&self.watch);
+        if let Some(t) = &w.terminated {
+            if w.notified.contains(&watcher.id()) {
+                return;
+            }
+            let t = t.clone();
+            w.notified.push(watcher.id());
+            drop(w);
+            watcher.0.push_signal(Signal::Terminated(t));
+            return;
+        }
+        if !w.watchers.iter().any(|h| h.id() == watcher.id()) {
+            w.watchers.push(watcher);
+        }
+    }
+
+    pub(crate) fn remove_watcher(&self, watcher: ActorId) {
+        lock(&self.watch).watchers.retain(|h| h.id() != watcher);
+    }
+
+    /// Records the end and tells every watcher once.
+    pub(crate) fn notify_terminated(&self, t: Terminated) {
+        let watchers = {
+            let mut w = lock(&self.watch);
+            w.terminated = Some(t.clone());
+            let watchers = std::mem::take(&mut w.watchers);
+            w.notified = watchers.iter().map(ActorHandle::id).collect();
+            watchers
+        };
+        for watcher in watchers {
+            watcher.0.push_signal(Signal::Terminated(t.clone()));
+        }
+    }
+
+    pub(crate) fn mark_done(&self) {
+        self.done.store(true, Ordering::Release);
+        self.done_notify.notify_waiters();
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
+        lock(&self.watch).terminated.as_ref().map(|t| t.reason.clone())
+    }
+
+    pub(crate) async fn wait_done(&self) {
+        loop {
+            let notified = self.done_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_done() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Removes `child` from this cell's children (the child ended on its own).
+    pub(crate) fn forget_child(&self, child: ActorId) {
+        lock(&self.children).list.retain(|h| h.id() != child);
+    }
+}
+
+/// An untyped reference to an actor: enough to identify, watch, stop or supervise it,
+/// whatever its message type. Cheap to clone (one reference count).
+///
+/// Equality, ordering and hashing follow the actor id.
+#[derive(Clone)]
+pub struct ActorHandle(pub(crate) Arc<Cell>);
+
+impl ActorHandle {
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.0.id
+    }
+
+    /// The actor's path.
+    pub fn path(&self) -> &ActorPath {
+        &self.0.path
+    }
+
+    /// The Rust type name of the messages it takes.
+    pub fn message_type(&self) -> &'static str {
+        self.0.message_type
+    }
+
+    /// True until the actor has ended for good (a restart does not end it).
+    pub fn is_alive(&self) -> bool {
+        !self.0.is_done()
+    }
+
+    /// Which instance is running: 1 for the first, +1 per restart.
+    pub fn incarnation(&self) -> u64 {
+        self.0.incarnation.load(Ordering::Acquire)
+    }
+
+    /// Asks the actor to stop after the message it is handling. Signals overtake queued
+    /// user messages; those still queued go to dead letters. A supervised actor first
+    /// asks its supervisor, whose restart policy may restart it instead.
+    pub fn stop(&self) {
+        self.0.push_signal(Signal::Stop { consult_parent: true });
+    }
+
+    /// Aborts the actor's task at once: `post_stop` does not run, queued messages go to
+    /// dead letters, watchers see `ExitReason::Killed`. Its children are killed too.
+    pub fn kill(&self) {
+        if let Some(a) = self.0.abort.get() {
+            a.abort();
+        }
+    }
+
+    /// Waits until the actor has ended for good and returns why.
+    pub async fn wait_stopped(&self) -> ExitReason {
+        self.0.wait_done().await;
+        self.0.exit_reason().unwrap_or(ExitReason::Killed)
+    }
+
+    /// Stops the actor for good without consulting its supervisor, honouring `policy`:
+    /// graceful, then aborted if it has not ended in time. Returns when it has ended.
+    pub async fn shutdown(&self, policy: Shutdown) -> ExitReason {
+        match policy {
+            Shutdown::BrutalKill => self.kill(),
+            Shutdown::Timeout(limit) => {
+                self.terminate();
+                if tokio::time::timeout(limit, self.0.wait_done()).await.is_err() {
+                    self.kill();
+                }
+            }
+            Shutdown::Infinity => self.terminate(),
+        }
+        self.wait_stopped().await
+    }
+
+    /// The shutdown policy the actor was spawned with.
+    pub fn shutdown_policy(&self) -> Shutdown {
+        self.0.shutdown
+    }
+
+    // ---- supervisor protocol -------------------------------------------------------
+
+    /// Supervisor protocol: a parked child (one that reported an end) continues with its
+    /// current instance and state. Ignored when the child is not parked.
+    pub fn resume(&self) {
+        self.0.push_signal(Signal::Resume);
+    }
+
+    /// Supervisor protocol: replace the instance. The old one gets `pre_restart` and
+    /// `post_stop` (its children are stopped first), then after `delay` a new one is made
+    /// by the factory and gets `pre_start` and `post_restart`. Queued messages are kept;
+    /// messages arriving meanwhile queue up to the mailbox capacity.
+    pub fn restart(&self, reason: RestartReason, delay: Duration) {
+        self.0.push_signal(Signal::Halt { reason, ack: None });
+        self.0.push_signal(Signal::Start { delay });
+    }
+
+    /// Supervisor protocol, first half of a restart: end the current instance (as
+    /// `restart` does) and wait, mailbox kept, for `start`. The returned future resolves
+    /// when the old instance's `post_stop` has completed (or the actor has ended).
+    pub fn halt(&self, reason: RestartReason) -> impl Future<Output = ()> + Send + use<> {
+        let (tx, rx) = oneshot::channel();
+        self.0.push_signal(Signal::Halt { reason, ack: Some(tx) });
+        async move {
+            let _ = rx.await;
+        }
+    }
+
+    /// Supervisor protocol, second half of a restart: start a new instance after `delay`.
+    /// Ignored when the child is not halted.
+    pub fn start(&self, delay: Duration) {
+        self.0.push_signal(Signal::Start { delay });
+    }
+
+    /// Supervisor protocol: stop for good, without consulting the supervisor.
+    pub fn terminate(&self) {
+        self.0.push_signal(Signal::Stop { consult_parent: false });
+    }
+}
+
+impl PartialEq for ActorHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ActorHandle {}
+
+impl Hash for ActorHandle {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl fmt::Debug for ActorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActorHandle({}{})", self.0.path, self.0.id)
+    }
+}
+
+impl fmt::Display for ActorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.0.path, self.0.id)
+    }
+}

@@ -87,7 +87,10 @@ pub struct Context<A: Actor> {
 
 impl<A: Actor> Context<A> {
     pub(crate) fn new(myself: ActorRef<A::Msg>) -> Self {
-        Context { myself, stop_requested: false }
+        Context {
+            myself,
+            stop_requested: false,
+        }
     }
 
     /// A reference to this actor.

@@ -29,7 +29,9 @@ pub(crate) struct RefInner<M> {
 
 impl<M> Clone for ActorRef<M> {
     fn clone(&self) -> Self {
-        ActorRef { inner: Arc::clone(&self.inner) }
+        ActorRef {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -95,9 +97,9 @@ impl<M: Send + 'static> ActorRef<M> {
     #[inline]
     pub fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
         match &self.inner.tx {
-            MailboxTx::Unbounded(tx) => {
-                tx.send(msg).map_err(|mpsc::error::SendError(msg)| self.stopped(msg))
-            }
+            MailboxTx::Unbounded(tx) => tx
+                .send(msg)
+                .map_err(|mpsc::error::SendError(msg)| self.stopped(msg)),
             MailboxTx::Bounded(tx, policy) => match tx.try_send(msg) {
                 Ok(()) => Ok(()),
                 Err(mpsc::error::TrySendError::Closed(msg)) => Err(self.stopped(msg)),
@@ -118,7 +120,9 @@ impl<M: Send + 'static> ActorRef<M> {
     /// if the handler dropped the port without answering.
     pub async fn ask<R>(&self, make: impl FnOnce(ReplyTo<R>) -> M) -> Result<R, AskError> {
         let (tx, rx) = oneshot::channel();
-        self.tell(make(ReplyTo(tx))).await.map_err(|e| self.ask_send_error(e))?;
+        self.tell(make(ReplyTo(tx)))
+            .await
+            .map_err(|e| self.ask_send_error(e))?;
         rx.await.map_err(|_| self.no_reply())
     }
 
@@ -133,14 +137,19 @@ impl<M: Send + 'static> ActorRef<M> {
     ) -> Result<R, AskError> {
         match tokio::time::timeout(timeout, self.ask(make)).await {
             Ok(result) => result,
-            Err(_) => Err(AskError::Timeout { path: self.path().clone(), timeout }),
+            Err(_) => Err(AskError::Timeout {
+                path: self.path().clone(),
+                timeout,
+            }),
         }
     }
 
     #[cold]
     fn stopped(&self, msg: M) -> SendError<M> {
         self.dead_letter(msg, DeadLetterReason::ActorStopped);
-        SendError::ActorStopped { path: self.path().clone() }
+        SendError::ActorStopped {
+            path: self.path().clone(),
+        }
     }
 
     #[cold]
@@ -148,11 +157,14 @@ impl<M: Send + 'static> ActorRef<M> {
         match policy {
             OverflowPolicy::DropToDeadLetters => {
                 self.dead_letter(msg, DeadLetterReason::MailboxFull);
-                SendError::Dropped { path: self.path().clone() }
+                SendError::Dropped {
+                    path: self.path().clone(),
+                }
             }
-            OverflowPolicy::Wait | OverflowPolicy::Reject => {
-                SendError::MailboxFull { path: self.path().clone(), message: msg }
-            }
+            OverflowPolicy::Wait | OverflowPolicy::Reject => SendError::MailboxFull {
+                path: self.path().clone(),
+                message: msg,
+            },
         }
     }
 
@@ -179,7 +191,11 @@ impl<M: Send + 'static> ActorRef<M> {
 
     fn no_reply(&self) -> AskError {
         let path = self.path().clone();
-        if self.is_alive() { AskError::NoReply { path } } else { AskError::ActorStopped { path } }
+        if self.is_alive() {
+            AskError::NoReply { path }
+        } else {
+            AskError::ActorStopped { path }
+        }
     }
 }
 
@@ -199,7 +215,11 @@ impl<M> Hash for ActorRef<M> {
 
 impl<M> fmt::Debug for ActorRef<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActorRef({}{})", self.inner.cell.path, self.inner.cell.id)
+        write!(
+            f,
+            "ActorRef({}{})",
+            self.inner.cell.path, self.inner.cell.id
+        )
     }
 }
 

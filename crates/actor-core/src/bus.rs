@@ -16,7 +16,10 @@ pub(crate) struct Bus<T> {
 impl<T: Clone> Bus<T> {
     pub(crate) fn new() -> Self {
         let (tx, _) = broadcast::channel(BUS_CAPACITY);
-        Bus { tx, subscribers: Arc::new(AtomicUsize::new(0)) }
+        Bus {
+            tx,
+            subscribers: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// True when at least one subscription is alive; callers skip building the event
@@ -35,7 +38,10 @@ impl<T: Clone> Bus<T> {
 
     pub(crate) fn subscribe(&self) -> Subscription<T> {
         self.subscribers.fetch_add(1, Ordering::Relaxed);
-        Subscription { rx: self.tx.subscribe(), subscribers: Arc::clone(&self.subscribers) }
+        Subscription {
+            rx: self.tx.subscribe(),
+            subscribers: Arc::clone(&self.subscribers),
+        }
     }
 }
 

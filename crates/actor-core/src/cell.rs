@@ -67,10 +67,10 @@ pub trait SupervisionHook: Send + Sync + 'static {
     /// gone; the child then stops for good.
     fn child_ended(&self, report: ChildReport) -> Result<(), HookClosed>;
 
-    /// The child has ended for good (terminated by its supervisor, killed, or stopped
-    /// because the hook was closed). Called once.
-    fn child_terminated(&self, child: &ActorHandle, reason: &ExitReason) {
-        let _ = (child, reason);
+    /// The child's task was aborted (a kill, or a shutdown deadline) instead of ending
+    /// through the supervisor protocol: it is gone and cannot be restarted in place.
+    fn child_killed(&self, child: &ActorHandle) {
+        let _ = child;
     }
 }
 
@@ -81,10 +81,18 @@ pub struct HookClosed;
 
 pub(crate) enum Signal {
     /// Graceful stop; `consult_parent` lets a supervised child ask its supervisor first.
-    Stop { consult_parent: bool },
+    Stop {
+        consult_parent: bool,
+    },
     Resume,
-    Halt { reason: RestartReason, ack: Option<oneshot::Sender<()>> },
-    Start { delay: Duration },
+    Halt {
+        reason: RestartReason,
+        ack: Option<oneshot::Sender<()>>,
+    },
+    Start {
+        delay: Duration,
+        ack: Option<oneshot::Sender<()>>,
+    },
     Terminated(Terminated),
 }
 
@@ -230,7 +238,10 @@ impl Cell {
     }
 
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        lock(&self.watch).terminated.as_ref().map(|t| t.reason.clone())
+        lock(&self.watch)
+            .terminated
+            .as_ref()
+            .map(|t| t.reason.clone())
     }
 
     pub(crate) async fn wait_done(&self) {
@@ -288,7 +299,9 @@ impl ActorHandle {
     /// user messages; those still queued go to dead letters. A supervised actor first
     /// asks its supervisor, whose restart policy may restart it instead.
     pub fn stop(&self) {
-        self.0.push_signal(Signal::Stop { consult_parent: true });
+        self.0.push_signal(Signal::Stop {
+            consult_parent: true,
+        });
     }
 
     /// Aborts the actor's task at once: `post_stop` does not run, queued messages go to
@@ -312,7 +325,10 @@ impl ActorHandle {
             Shutdown::BrutalKill => self.kill(),
             Shutdown::Timeout(limit) => {
                 self.terminate();
-                if tokio::time::timeout(limit, self.0.wait_done()).await.is_err() {
+                if tokio::time::timeout(limit, self.0.wait_done())
+                    .await
+                    .is_err()
+                {
                     self.kill();
                 }
             }
@@ -340,7 +356,7 @@ impl ActorHandle {
     /// messages arriving meanwhile queue up to the mailbox capacity.
     pub fn restart(&self, reason: RestartReason, delay: Duration) {
         self.0.push_signal(Signal::Halt { reason, ack: None });
-        self.0.push_signal(Signal::Start { delay });
+        self.0.push_signal(Signal::Start { delay, ack: None });
     }
 
     /// Supervisor protocol, first half of a restart: end the current instance (as
@@ -348,21 +364,35 @@ impl ActorHandle {
     /// when the old instance's `post_stop` has completed (or the actor has ended).
     pub fn halt(&self, reason: RestartReason) -> impl Future<Output = ()> + Send + use<> {
         let (tx, rx) = oneshot::channel();
-        self.0.push_signal(Signal::Halt { reason, ack: Some(tx) });
+        self.0.push_signal(Signal::Halt {
+            reason,
+            ack: Some(tx),
+        });
         async move {
             let _ = rx.await;
         }
     }
 
     /// Supervisor protocol, second half of a restart: start a new instance after `delay`.
-    /// Ignored when the child is not halted.
-    pub fn start(&self, delay: Duration) {
-        self.0.push_signal(Signal::Start { delay });
+    /// Ignored when the child is not halted. The returned future resolves once the new
+    /// instance has run `pre_start` and `post_restart` (or failed to), or the actor has
+    /// ended; dropping it does not cancel the start.
+    pub fn start(&self, delay: Duration) -> impl Future<Output = ()> + Send + use<> {
+        let (tx, rx) = oneshot::channel();
+        self.0.push_signal(Signal::Start {
+            delay,
+            ack: Some(tx),
+        });
+        async move {
+            let _ = rx.await;
+        }
     }
 
     /// Supervisor protocol: stop for good, without consulting the supervisor.
     pub fn terminate(&self) {
-        self.0.push_signal(Signal::Stop { consult_parent: false });
+        self.0.push_signal(Signal::Stop {
+            consult_parent: false,
+        });
     }
 }
 

@@ -43,7 +43,10 @@ pub(crate) struct DeadLetterOffice {
 
 impl DeadLetterOffice {
     pub(crate) fn new() -> Self {
-        DeadLetterOffice { count: AtomicU64::new(0), bus: Bus::new() }
+        DeadLetterOffice {
+            count: AtomicU64::new(0),
+            bus: Bus::new(),
+        }
     }
 
     #[cold]

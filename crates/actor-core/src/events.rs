@@ -57,7 +57,10 @@ pub(crate) struct EventBus {
 
 impl EventBus {
     pub(crate) fn new() -> Self {
-        EventBus { bus: Bus::new(), timing: AtomicBool::new(false) }
+        EventBus {
+            bus: Bus::new(),
+            timing: AtomicBool::new(false),
+        }
     }
 
     #[inline]

@@ -24,12 +24,6 @@ pub enum FailureKind {
     Panic(String),
     /// The code returned an error; downcast it with `error.downcast_ref::<T>()`.
     Error(Arc<dyn StdError + Send + Sync + 'static>),
-    /// A supervisor gave up on its children (restart intensity exceeded, or its decider
-    /// chose to escalate) and fails in turn.
-    Escalated {
-        /// The supervisor's explanation.
-        reason: String,
-    },
 }
 
 impl fmt::Debug for FailureKind {
@@ -37,7 +31,6 @@ impl fmt::Debug for FailureKind {
         match self {
             FailureKind::Panic(m) => write!(f, "Panic({m:?})"),
             FailureKind::Error(e) => write!(f, "Error({e})"),
-            FailureKind::Escalated { reason } => write!(f, "Escalated({reason:?})"),
         }
     }
 }
@@ -78,11 +71,10 @@ impl fmt::Display for Failure {
             FailurePhase::Signal => "handling a signal",
         };
         match &self.kind {
-            FailureKind::Panic(m) => write!(f, "{} {} panicked {phase}: {m}", self.path, self.actor),
-            FailureKind::Error(e) => write!(f, "{} {} failed {phase}: {e}", self.path, self.actor),
-            FailureKind::Escalated { reason } => {
-                write!(f, "{} {} escalated: {reason}", self.path, self.actor)
+            FailureKind::Panic(m) => {
+                write!(f, "{} {} panicked {phase}: {m}", self.path, self.actor)
             }
+            FailureKind::Error(e) => write!(f, "{} {} failed {phase}: {e}", self.path, self.actor),
         }
     }
 }
@@ -126,8 +118,9 @@ pub enum RestartReason {
     Failed(Failure),
     /// This actor ended gracefully and its restart policy restarts it anyway.
     Exited(ExitReason),
-    /// A sibling failed and the supervisor's strategy restarts this actor with it.
-    SiblingFailed(Failure),
+    /// A sibling is being restarted and the supervisor's strategy (all-for-one or
+    /// rest-for-one) restarts this actor with it.
+    SiblingRestarted(ActorPath),
 }
 
 impl fmt::Display for RestartReason {
@@ -135,7 +128,7 @@ impl fmt::Display for RestartReason {
         match self {
             RestartReason::Failed(failure) => write!(f, "{failure}"),
             RestartReason::Exited(exit) => write!(f, "exited ({exit})"),
-            RestartReason::SiblingFailed(failure) => write!(f, "sibling failed: {failure}"),
+            RestartReason::SiblingRestarted(path) => write!(f, "sibling {path} restarted"),
         }
     }
 }

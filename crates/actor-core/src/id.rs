@@ -85,7 +85,10 @@ pub(crate) fn validate_name(name: &str) -> Result<(), &'static str> {
     if name.starts_with('$') {
         return Err("names starting with '$' are reserved for generated names");
     }
-    if name.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+    {
         return Err("name contains '/', whitespace or a control character");
     }
     Ok(())

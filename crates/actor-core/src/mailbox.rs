@@ -35,7 +35,10 @@ pub enum MailboxConfig {
 
 impl Default for MailboxConfig {
     fn default() -> Self {
-        MailboxConfig::Bounded { capacity: 1024, overflow: OverflowPolicy::Wait }
+        MailboxConfig::Bounded {
+            capacity: 1024,
+            overflow: OverflowPolicy::Wait,
+        }
     }
 }
 

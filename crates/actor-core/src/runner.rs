@@ -43,6 +43,8 @@ pub(crate) struct Runner<A: Actor, F> {
     deferred: VecDeque<Terminated>,
     /// Why the current halt happened, handed to the next instance's `post_restart`.
     last_restart_reason: Option<RestartReason>,
+    /// Told when the instance being started has finished starting.
+    start_ack: Option<tokio::sync::oneshot::Sender<()>>,
     finalized: bool,
 }
 
@@ -50,7 +52,9 @@ pub(crate) struct Runner<A: Actor, F> {
 async fn guarded<Fut: Future>(make: impl FnOnce() -> Fut) -> Result<Fut::Output, String> {
     let fut = catch_unwind(AssertUnwindSafe(make)).map_err(|p| panic_message(&*p))?;
     let fut = pin!(fut);
-    catch_unwind_future(fut).await.map_err(|p| panic_message(&*p))
+    catch_unwind_future(fut)
+        .await
+        .map_err(|p| panic_message(&*p))
 }
 
 impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
@@ -64,6 +68,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             ctx,
             deferred: VecDeque::new(),
             last_restart_reason: None,
+            start_ack: None,
             finalized: false,
         }
     }
@@ -72,7 +77,13 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         let mut state = State::Starting(None);
         loop {
             state = match state {
-                State::Starting(reason) => self.start_instance(reason).await,
+                State::Starting(reason) => {
+                    let next = self.start_instance(reason).await;
+                    if let Some(ack) = self.start_ack.take() {
+                        let _ = ack.send(());
+                    }
+                    next
+                }
                 State::Running => self.run_instance().await,
                 State::Parked(end) => self.park(end).await,
                 State::Halted => self.wait_halted().await,
@@ -86,7 +97,12 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     }
 
     fn failure(&self, phase: FailurePhase, kind: FailureKind) -> Failure {
-        Failure { actor: self.cell.id, path: self.cell.path.clone(), phase, kind }
+        Failure {
+            actor: self.cell.id,
+            path: self.cell.path.clone(),
+            phase,
+            kind,
+        }
     }
 
     fn outcome_to_failure(
@@ -125,10 +141,17 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         self.started = true;
         let (id, path) = (self.cell.id, &self.cell.path);
         self.cell.system.events.publish_with(|| match reason {
-            None => LifecycleEvent::Started { id, path: path.clone(), incarnation },
-            Some(reason) => {
-                LifecycleEvent::Restarted { id, path: path.clone(), incarnation, reason }
-            }
+            None => LifecycleEvent::Started {
+                id,
+                path: path.clone(),
+                incarnation,
+            },
+            Some(reason) => LifecycleEvent::Restarted {
+                id,
+                path: path.clone(),
+                incarnation,
+                reason,
+            },
         });
         for t in self.deferred.drain(..) {
             self.cell.push_signal(Signal::Terminated(t));
@@ -148,7 +171,9 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     async fn run_instance(&mut self) -> State {
         loop {
             while self.cell.has_signal() {
-                let Some(signal) = self.cell.pop_signal() else { break };
+                let Some(signal) = self.cell.pop_signal() else {
+                    break;
+                };
                 match signal {
                     Signal::Stop { consult_parent } => {
                         return self.after_stop(ExitReason::Stopped, consult_parent);
@@ -204,7 +229,10 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         let outcome = guarded(|| actor.handle(msg, ctx)).await;
         if let Some(start) = timing {
             let id = self.cell.id;
-            events.publish_with(|| LifecycleEvent::MessageHandled { id, elapsed: start.elapsed() });
+            events.publish_with(|| LifecycleEvent::MessageHandled {
+                id,
+                elapsed: start.elapsed(),
+            });
         }
         if let Some(failure) = self.outcome_to_failure(FailurePhase::Message, outcome) {
             self.cell.system.dead_letters.publish(DeadLetter {
@@ -241,7 +269,10 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     async fn park(&mut self, end: ChildEnd) -> State {
         if let ChildEnd::Failed(f) = &end {
             tracing::debug!(target: "palisade::actor", "{f}");
-            self.cell.system.events.publish_with(|| LifecycleEvent::Failed(f.clone()));
+            self.cell
+                .system
+                .events
+                .publish_with(|| LifecycleEvent::Failed(f.clone()));
         }
         let exit = match &end {
             ChildEnd::Failed(f) => ExitReason::Failed(f.clone()),
@@ -259,7 +290,9 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             return State::Finishing(exit);
         }
         loop {
-            let Some(signal) = self.next_signal().await else { continue };
+            let Some(signal) = self.next_signal().await else {
+                continue;
+            };
             match signal {
                 Signal::Resume => {
                     if self.started {
@@ -285,12 +318,15 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     /// Halted: the old instance is gone; wait for `Start` (after its delay) or `Stop`.
     async fn wait_halted(&mut self) -> State {
         loop {
-            let Some(signal) = self.next_signal().await else { continue };
+            let Some(signal) = self.next_signal().await else {
+                continue;
+            };
             match signal {
-                Signal::Start { delay } => {
+                Signal::Start { delay, ack } => {
                     if !delay.is_zero() && self.sleep_unless_stopped(delay).await {
                         return State::Finishing(ExitReason::Stopped);
                     }
+                    self.start_ack = ack;
                     return State::Starting(Some(self.pending_restart_reason()));
                 }
                 Signal::Stop { .. } => return State::Finishing(ExitReason::Stopped),
@@ -306,7 +342,9 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     }
 
     fn pending_restart_reason(&mut self) -> RestartReason {
-        self.last_restart_reason.take().unwrap_or(RestartReason::Exited(ExitReason::Stopped))
+        self.last_restart_reason
+            .take()
+            .unwrap_or(RestartReason::Exited(ExitReason::Stopped))
     }
 
     /// Sleeps for a restart delay; returns true if a stop arrived meanwhile.
@@ -404,8 +442,8 @@ impl<A: Actor, F> Runner<A, F> {
             }
         }
         let handle = crate::cell::ActorHandle(Arc::clone(cell));
-        if let Some(hook) = &cell.hook {
-            hook.child_terminated(&handle, &reason);
+        if let (Some(hook), ExitReason::Killed) = (&cell.hook, &reason) {
+            hook.child_killed(&handle);
         }
         cell.notify_terminated(Terminated {
             id: cell.id,

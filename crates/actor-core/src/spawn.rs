@@ -23,7 +23,10 @@ pub struct SpawnOptions {
 impl SpawnOptions {
     /// Options for an actor named `name` (its path's last segment).
     pub fn named(name: impl Into<String>) -> Self {
-        SpawnOptions { name: Some(name.into()), ..SpawnOptions::default() }
+        SpawnOptions {
+            name: Some(name.into()),
+            ..SpawnOptions::default()
+        }
     }
 
     /// Options for an anonymous actor: its name is generated (`$<id>`).
@@ -76,8 +79,10 @@ where
         return Err(SpawnError::ZeroCapacity);
     }
     if let Some(name) = &options.name {
-        validate_name(name)
-            .map_err(|reason| SpawnError::InvalidName { name: name.clone(), reason })?;
+        validate_name(name).map_err(|reason| SpawnError::InvalidName {
+            name: name.clone(),
+            reason,
+        })?;
     }
     let parent_path = match parent {
         Some(p) => p.path.clone(),
@@ -113,7 +118,10 @@ where
         }
     };
     let cell = Arc::new(cell);
-    let inner = Arc::new(RefInner { cell: Arc::clone(&cell), tx });
+    let inner = Arc::new(RefInner {
+        cell: Arc::clone(&cell),
+        tx,
+    });
     let actor_ref = ActorRef::from_inner(Arc::clone(&inner));
     let handle = ActorHandle(Arc::clone(&cell));
 
@@ -126,17 +134,27 @@ where
     {
         let mut children = lock(siblings);
         if children.closed {
-            return Err(SpawnError::ParentStopping { parent: parent_path });
+            return Err(SpawnError::ParentStopping {
+                parent: parent_path,
+            });
         }
         children.list.push(handle.clone());
     }
-    let entry = RegistryEntry { handle: handle.clone(), typed: inner };
+    let entry = RegistryEntry {
+        handle: handle.clone(),
+        typed: inner,
+    };
     if let Err(e) = system.register(entry) {
         lock(siblings).list.retain(|h| h.id() != cell.id);
         return Err(e);
     }
 
-    let runner = Runner::new(cell.clone(), factory, rx, Context::<A>::new(actor_ref.clone()));
+    let runner = Runner::new(
+        cell.clone(),
+        factory,
+        rx,
+        Context::<A>::new(actor_ref.clone()),
+    );
     let task = runtime.spawn(runner.run());
     let _ = cell.abort.set(task.abort_handle());
     Ok(actor_ref)

@@ -48,10 +48,14 @@ impl SystemShared {
 
     pub(crate) fn register(&self, entry: RegistryEntry) -> Result<(), SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
-            return Err(SpawnError::ParentStopping { parent: self.user_root.clone() });
+            return Err(SpawnError::ParentStopping {
+                parent: self.user_root.clone(),
+            });
         }
         match self.registry.entry(entry.handle.path().clone()) {
-            Entry::Occupied(o) => Err(SpawnError::NameTaken { path: o.key().clone() }),
+            Entry::Occupied(o) => Err(SpawnError::NameTaken {
+                path: o.key().clone(),
+            }),
             Entry::Vacant(v) => {
                 v.insert(entry);
                 Ok(())
@@ -160,13 +164,14 @@ impl ActorSystem {
         let typed = Arc::clone(&entry.typed);
         let actual = entry.handle.message_type();
         drop(entry);
-        typed.downcast::<RefInner<M>>().map(ActorRef::from_inner).map_err(|_| {
-            LookupError::WrongMessageType {
+        typed
+            .downcast::<RefInner<M>>()
+            .map(ActorRef::from_inner)
+            .map_err(|_| LookupError::WrongMessageType {
                 path: path.to_owned(),
                 actual,
                 requested: std::any::type_name::<M>(),
-            }
-        })
+            })
     }
 
     /// The live actor at `path`, untyped.
@@ -177,7 +182,11 @@ impl ActorSystem {
 
     /// Every live actor, in no particular order.
     pub fn actors(&self) -> Vec<ActorHandle> {
-        self.shared.registry.iter().map(|e| e.handle.clone()).collect()
+        self.shared
+            .registry
+            .iter()
+            .map(|e| e.handle.clone())
+            .collect()
     }
 
     /// How many actors are alive.

@@ -49,8 +49,7 @@ impl<M: Send + 'static> ActorRef<M> {
         let target = self.clone();
         let period = period.max(Duration::from_millis(1));
         self.schedule(async move {
-            let mut ticks =
-                tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 ticks.tick().await;
@@ -62,7 +61,12 @@ impl<M: Send + 'static> ActorRef<M> {
     }
 
     fn schedule(&self, job: impl Future<Output = ()> + Send + 'static) -> TimerHandle {
-        let task = self.cell().system.runtime().ok().map(|rt| rt.spawn(job).abort_handle());
+        let task = self
+            .cell()
+            .system
+            .runtime()
+            .ok()
+            .map(|rt| rt.spawn(job).abort_handle());
         TimerHandle { task }
     }
 }

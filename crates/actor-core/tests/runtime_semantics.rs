@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade_actor_core::{
-    Actor, ActorError, ActorResult, ActorSystem, AskError, Context, DeadLetterReason,
-    ExitReason, FailureKind, FailurePhase, LifecycleEvent, LookupError, MailboxConfig,
-    OverflowPolicy, ReplyTo, SendError, Shutdown, SpawnError, SpawnOptions, Terminated,
+    Actor, ActorError, ActorResult, ActorSystem, AskError, Context, DeadLetterReason, ExitReason,
+    FailureKind, FailurePhase, LifecycleEvent, LookupError, MailboxConfig, OverflowPolicy, ReplyTo,
+    SendError, Shutdown, SpawnError, SpawnOptions, Terminated,
 };
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -39,11 +39,18 @@ enum ProbeMsg {
 impl Probe {
     fn new(name: &'static str, log: &Log) -> impl FnMut() -> Probe + Send + 'static {
         let log = log.clone();
-        move || Probe { name, log: log.clone(), seen: Vec::new() }
+        move || Probe {
+            name,
+            log: log.clone(),
+            seen: Vec::new(),
+        }
     }
 
     fn record(&self, what: &str) {
-        self.log.lock().expect("log lock").push(format!("{}:{what}", self.name));
+        self.log
+            .lock()
+            .expect("log lock")
+            .push(format!("{}:{what}", self.name));
     }
 }
 
@@ -104,7 +111,9 @@ async fn ask_returns_the_typed_reply() {
 async fn ask_timeout_reports_timeout() {
     let system = ActorSystem::new("t");
     let a = system.spawn("a", Probe::new("a", &log())).expect("spawn");
-    a.tell(ProbeMsg::Sleep(Duration::from_secs(10))).await.expect("tell");
+    a.tell(ProbeMsg::Sleep(Duration::from_secs(10)))
+        .await
+        .expect("tell");
     let r = a.ask_timeout(ProbeMsg::Seen, Duration::from_secs(1)).await;
     assert!(matches!(r, Err(AskError::Timeout { .. })), "{r:?}");
 }
@@ -129,19 +138,31 @@ async fn sending_to_a_stopped_actor_dead_letters_the_message() {
     let letter = letters.recv().await.expect("dead letter");
     assert_eq!(letter.target, a.id());
     assert!(matches!(letter.reason, DeadLetterReason::ActorStopped));
-    assert!(matches!(a.ask(ProbeMsg::Seen).await, Err(AskError::ActorStopped { .. })));
+    assert!(matches!(
+        a.ask(ProbeMsg::Seen).await,
+        Err(AskError::ActorStopped { .. })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn bounded_reject_policy_hands_the_message_back() {
     let system = ActorSystem::new("t");
     let opts = SpawnOptions::named("a").mailbox(MailboxConfig::bounded(1, OverflowPolicy::Reject));
-    let a = system.spawn_with(opts, Probe::new("a", &log())).expect("spawn");
-    a.tell(ProbeMsg::Sleep(Duration::from_secs(5))).await.expect("first");
+    let a = system
+        .spawn_with(opts, Probe::new("a", &log()))
+        .expect("spawn");
+    a.tell(ProbeMsg::Sleep(Duration::from_secs(5)))
+        .await
+        .expect("first");
     tokio::task::yield_now().await; // let the actor take the sleep message
-    a.tell(ProbeMsg::Num(1)).await.expect("fills the single slot");
+    a.tell(ProbeMsg::Num(1))
+        .await
+        .expect("fills the single slot");
     match a.tell(ProbeMsg::Num(2)).await {
-        Err(SendError::MailboxFull { message: ProbeMsg::Num(2), .. }) => {}
+        Err(SendError::MailboxFull {
+            message: ProbeMsg::Num(2),
+            ..
+        }) => {}
         other => panic!("expected MailboxFull with the message, got {other:?}"),
     }
     assert_eq!(system.dead_letter_count(), 0);
@@ -152,8 +173,12 @@ async fn bounded_drop_policy_dead_letters_overflow() {
     let system = ActorSystem::new("t");
     let opts = SpawnOptions::named("a")
         .mailbox(MailboxConfig::bounded(1, OverflowPolicy::DropToDeadLetters));
-    let a = system.spawn_with(opts, Probe::new("a", &log())).expect("spawn");
-    a.tell(ProbeMsg::Sleep(Duration::from_secs(5))).await.expect("first");
+    let a = system
+        .spawn_with(opts, Probe::new("a", &log()))
+        .expect("spawn");
+    a.tell(ProbeMsg::Sleep(Duration::from_secs(5)))
+        .await
+        .expect("first");
     tokio::task::yield_now().await;
     a.tell(ProbeMsg::Num(1)).await.expect("fills the slot");
     let r = a.tell(ProbeMsg::Num(2)).await;
@@ -165,11 +190,18 @@ async fn bounded_drop_policy_dead_letters_overflow() {
 async fn bounded_wait_policy_applies_backpressure() {
     let system = ActorSystem::new("t");
     let opts = SpawnOptions::named("a").mailbox(MailboxConfig::bounded(1, OverflowPolicy::Wait));
-    let a = system.spawn_with(opts, Probe::new("a", &log())).expect("spawn");
-    a.tell(ProbeMsg::Sleep(Duration::from_secs(5))).await.expect("first");
+    let a = system
+        .spawn_with(opts, Probe::new("a", &log()))
+        .expect("spawn");
+    a.tell(ProbeMsg::Sleep(Duration::from_secs(5)))
+        .await
+        .expect("first");
     tokio::task::yield_now().await;
     a.tell(ProbeMsg::Num(1)).await.expect("fills the slot");
-    assert!(matches!(a.try_tell(ProbeMsg::Num(2)), Err(SendError::MailboxFull { .. })));
+    assert!(matches!(
+        a.try_tell(ProbeMsg::Num(2)),
+        Err(SendError::MailboxFull { .. })
+    ));
     // tell waits until the sleeper finishes, then succeeds.
     a.tell(ProbeMsg::Num(2)).await.expect("waits for room");
     assert_eq!(a.ask(ProbeMsg::Seen).await, Ok(vec![1, 2]));
@@ -200,11 +232,17 @@ async fn panic_in_handler_fails_only_that_actor() {
         }
         other => panic!("expected a failure, got {other}"),
     }
-    let letter = letters.recv().await.expect("failed message is dead-lettered");
+    let letter = letters
+        .recv()
+        .await
+        .expect("failed message is dead-lettered");
     assert!(matches!(letter.reason, DeadLetterReason::HandlerFailed(_)));
     b.tell(ProbeMsg::Num(3)).await.expect("b unaffected");
     assert_eq!(b.ask(ProbeMsg::Seen).await, Ok(vec![3]));
-    assert!(entries(&l).contains(&"a:post_stop".to_owned()), "post_stop runs after a failure");
+    assert!(
+        entries(&l).contains(&"a:post_stop".to_owned()),
+        "post_stop runs after a failure"
+    );
 }
 
 #[tokio::test]
@@ -247,14 +285,23 @@ async fn panic_in_pre_start_is_a_start_failure() {
 async fn stop_overtakes_queued_messages_which_go_to_dead_letters() {
     let system = ActorSystem::new("t");
     let a = system.spawn("a", Probe::new("a", &log())).expect("spawn");
-    a.tell(ProbeMsg::Sleep(Duration::from_secs(1))).await.expect("tell");
+    a.tell(ProbeMsg::Sleep(Duration::from_secs(1)))
+        .await
+        .expect("tell");
     tokio::task::yield_now().await;
     for n in 0..10 {
         a.tell(ProbeMsg::Num(n)).await.expect("tell");
     }
     a.stop();
-    assert!(matches!(a.handle().wait_stopped().await, ExitReason::Stopped));
-    assert_eq!(system.dead_letter_count(), 10, "queued messages are dead-lettered");
+    assert!(matches!(
+        a.handle().wait_stopped().await,
+        ExitReason::Stopped
+    ));
+    assert_eq!(
+        system.dead_letter_count(),
+        10,
+        "queued messages are dead-lettered"
+    );
 }
 
 #[tokio::test]
@@ -264,7 +311,10 @@ async fn stopping_itself_is_a_normal_exit_with_hooks_in_order() {
     let a = system.spawn("a", Probe::new("a", &l)).expect("spawn");
     a.tell(ProbeMsg::Num(1)).await.expect("tell");
     a.tell(ProbeMsg::StopSelf).await.expect("tell");
-    assert!(matches!(a.handle().wait_stopped().await, ExitReason::Normal));
+    assert!(matches!(
+        a.handle().wait_stopped().await,
+        ExitReason::Normal
+    ));
     assert_eq!(entries(&l), vec!["a:pre_start", "a:post_stop"]);
 }
 
@@ -273,7 +323,9 @@ async fn watcher_receives_terminated_exactly_once() {
     let system = ActorSystem::new("t");
     let l = log();
     let target = system.spawn("target", Probe::new("t", &l)).expect("spawn");
-    let watcher = system.spawn("watcher", watch_on_start(&target, &l)).expect("spawn");
+    let watcher = system
+        .spawn("watcher", watch_on_start(&target, &l))
+        .expect("spawn");
     // pre_start watched once; each ask watches again: still one registration.
     watcher.ask(|r| r).await.expect("ask");
     target.stop();
@@ -282,9 +334,14 @@ async fn watcher_receives_terminated_exactly_once() {
     // Terminated signal overtakes this ask, so the log has it when the ask returns.
     watcher.ask(|r| r).await.expect("ask");
     watcher.ask(|r| r).await.expect("ask");
-    let terminated: Vec<_> =
-        entries(&l).into_iter().filter(|e| e.starts_with("watch:terminated")).collect();
-    assert_eq!(terminated, vec!["watch:terminated /user/target stopped".to_owned()]);
+    let terminated: Vec<_> = entries(&l)
+        .into_iter()
+        .filter(|e| e.starts_with("watch:terminated"))
+        .collect();
+    assert_eq!(
+        terminated,
+        vec!["watch:terminated /user/target stopped".to_owned()]
+    );
 }
 
 struct WatchOnStart {
@@ -297,7 +354,10 @@ fn watch_on_start(
     log: &Log,
 ) -> impl FnMut() -> WatchOnStart + Send + 'static {
     let (target, log) = (target.handle(), log.clone());
-    move || WatchOnStart { target: target.clone(), log: log.clone() }
+    move || WatchOnStart {
+        target: target.clone(),
+        log: log.clone(),
+    }
 }
 
 impl Actor for WatchOnStart {
@@ -312,7 +372,10 @@ impl Actor for WatchOnStart {
         Ok(())
     }
     async fn on_terminated(&mut self, t: Terminated, _ctx: &mut Context<Self>) -> ActorResult {
-        self.log.lock().expect("log").push(format!("watch:terminated {} {}", t.path, t.reason));
+        self.log
+            .lock()
+            .expect("log")
+            .push(format!("watch:terminated {} {}", t.path, t.reason));
         Ok(())
     }
 }
@@ -324,15 +387,23 @@ async fn watching_a_dead_actor_delivers_terminated_at_once() {
     let target = system.spawn("target", Probe::new("t", &l)).expect("spawn");
     target.stop();
     target.handle().wait_stopped().await;
-    let w = system.spawn("w", watch_on_start(&target, &l)).expect("spawn");
+    let w = system
+        .spawn("w", watch_on_start(&target, &l))
+        .expect("spawn");
     w.ask(|r| r).await.expect("ask");
-    assert!(entries(&l).iter().any(|e| e == "watch:terminated /user/target stopped"));
+    assert!(
+        entries(&l)
+            .iter()
+            .any(|e| e == "watch:terminated /user/target stopped")
+    );
 }
 
 #[tokio::test]
 async fn lookup_finds_live_actors_by_path_with_their_type() {
     let system = ActorSystem::new("t");
-    let a = system.spawn("orders", Probe::new("a", &log())).expect("spawn");
+    let a = system
+        .spawn("orders", Probe::new("a", &log()))
+        .expect("spawn");
     let found = system.lookup::<ProbeMsg>("/user/orders").expect("lookup");
     assert_eq!(found, a);
     assert_eq!(found.to_string(), format!("/user/orders{}", a.id()));
@@ -340,17 +411,26 @@ async fn lookup_finds_live_actors_by_path_with_their_type() {
         system.lookup::<u64>("/user/orders"),
         Err(LookupError::WrongMessageType { .. })
     ));
-    assert!(matches!(system.lookup::<ProbeMsg>("/user/none"), Err(LookupError::NotFound(_))));
+    assert!(matches!(
+        system.lookup::<ProbeMsg>("/user/none"),
+        Err(LookupError::NotFound(_))
+    ));
     a.stop();
     a.handle().wait_stopped().await;
-    assert!(system.lookup::<ProbeMsg>("/user/orders").is_err(), "stopped actors leave");
+    assert!(
+        system.lookup::<ProbeMsg>("/user/orders").is_err(),
+        "stopped actors leave"
+    );
 }
 
 #[tokio::test]
 async fn names_are_unique_and_validated() {
     let system = ActorSystem::new("t");
     let _a = system.spawn("a", Probe::new("a", &log())).expect("spawn");
-    assert!(matches!(system.spawn("a", Probe::new("a", &log())), Err(SpawnError::NameTaken { .. })));
+    assert!(matches!(
+        system.spawn("a", Probe::new("a", &log())),
+        Err(SpawnError::NameTaken { .. })
+    ));
     assert!(matches!(
         system.spawn("a/b", Probe::new("a", &log())),
         Err(SpawnError::InvalidName { .. })
@@ -376,7 +456,10 @@ impl Actor for Parent {
         Ok(())
     }
     async fn post_stop(&mut self, _ctx: &mut Context<Self>) {
-        self.log.lock().expect("log").push("parent:post_stop".to_owned());
+        self.log
+            .lock()
+            .expect("log")
+            .push("parent:post_stop".to_owned());
     }
 }
 
@@ -384,16 +467,34 @@ impl Actor for Parent {
 async fn shutdown_stops_children_first_in_reverse_start_order() {
     let system = ActorSystem::new("t");
     let l = log();
-    let p1 = system.spawn("p1", { let l = l.clone(); move || Parent { log: l.clone(), kids: 3 } });
+    let p1 = system.spawn("p1", {
+        let l = l.clone();
+        move || Parent {
+            log: l.clone(),
+            kids: 3,
+        }
+    });
     p1.expect("spawn").ask(|r| r).await.expect("parent started");
     let _last = system.spawn("last", Probe::new("last", &l)).expect("spawn");
-    assert!(system.lookup_handle("/user/p1/c2").is_some(), "child paths nest");
+    assert!(
+        system.lookup_handle("/user/p1/c2").is_some(),
+        "child paths nest"
+    );
     let report = system.shutdown(Duration::from_secs(5)).await;
     assert_eq!(report.stopped, 2);
-    let stops: Vec<_> = entries(&l).into_iter().filter(|e| e.ends_with("post_stop")).collect();
+    let stops: Vec<_> = entries(&l)
+        .into_iter()
+        .filter(|e| e.ends_with("post_stop"))
+        .collect();
     assert_eq!(
         stops,
-        vec!["last:post_stop", "c2:post_stop", "c1:post_stop", "c0:post_stop", "parent:post_stop"]
+        vec![
+            "last:post_stop",
+            "c2:post_stop",
+            "c1:post_stop",
+            "c0:post_stop",
+            "parent:post_stop"
+        ]
     );
     assert_eq!(system.actor_count(), 0);
     assert!(matches!(
@@ -419,8 +520,17 @@ async fn shutdown_kills_what_misses_the_deadline() {
     s.tell(()).await.expect("tell");
     tokio::task::yield_now().await;
     let report = system.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(report, palisade_actor_core::ShutdownReport { stopped: 0, killed: 1 });
-    assert!(matches!(s.handle().wait_stopped().await, ExitReason::Killed));
+    assert_eq!(
+        report,
+        palisade_actor_core::ShutdownReport {
+            stopped: 0,
+            killed: 1
+        }
+    );
+    assert!(matches!(
+        s.handle().wait_stopped().await,
+        ExitReason::Killed
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -444,7 +554,10 @@ async fn child_shutdown_policy_timeout_kills_a_stuck_child() {
     tokio::task::yield_now().await;
     let stuck = system.lookup_handle("/user/host/stuck").expect("child");
     host.stop();
-    assert!(matches!(host.handle().wait_stopped().await, ExitReason::Stopped));
+    assert!(matches!(
+        host.handle().wait_stopped().await,
+        ExitReason::Stopped
+    ));
     assert!(matches!(stuck.wait_stopped().await, ExitReason::Killed));
 }
 

@@ -1,0 +1,184 @@
+//! Palisade (`palisade-actor-core`): the system under test.
+//!
+//! The actor is the `u64` counter used by every peer: `Add(u64)` increments, `Get` replies
+//! with the count. Cases are runtime-agnostic: `main` runs them on the 2-worker
+//! multi-thread runtime and again on a current-thread runtime (against actix).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use palisade_actor_core::{
+    Actor, ActorRef, ActorResult, ActorSystem, Context, MailboxConfig, OverflowPolicy, ReplyTo,
+    SpawnOptions,
+};
+use tokio::runtime::Runtime;
+
+use crate::harness::{self, Config, check_count, err, measure, run_batch, timed};
+use crate::{ASK_ROUND_TRIPS, MAILBOX_CAPACITY, ROUND_ROBIN_ACTORS, SPAWNS_PER_REP, TELL_MESSAGES};
+
+struct Counter(u64);
+
+enum Msg {
+    Add(u64),
+    Get(ReplyTo<u64>),
+}
+
+impl Actor for Counter {
+    type Msg = Msg;
+
+    async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self>) -> ActorResult {
+        match msg {
+            Msg::Add(n) => self.0 += n,
+            Msg::Get(reply) => {
+                let _ = reply.send(self.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bounded(1024) with backpressure: the same mailbox as the raw floor's channel. (It is
+/// also Palisade's default; spelled out so the comparison is explicit.)
+fn mailbox() -> SpawnOptions {
+    SpawnOptions::anonymous().mailbox(MailboxConfig::bounded(MAILBOX_CAPACITY, OverflowPolicy::Wait))
+}
+
+fn spawn_counter(system: &ActorSystem) -> Result<ActorRef<Msg>, String> {
+    system.spawn_with(mailbox(), || Counter(0)).map_err(err)
+}
+
+/// Creates the system inside the runtime, runs the case, shuts the system down.
+fn with_system(
+    rt: &Runtime,
+    case: impl FnOnce(&ActorSystem) -> Result<f64, String>,
+) -> Result<f64, String> {
+    let system = rt.block_on(async { ActorSystem::new("bench") });
+    let out = case(&system);
+    rt.block_on(system.shutdown(Duration::from_secs(5)));
+    out
+}
+
+/// Group 1: one sender task, one actor, bounded(1024, Wait) mailbox.
+pub fn tell_1to1(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    with_system(rt, |system| {
+        let actor = harness::setup(rt, async { spawn_counter(system) })?;
+        let mut sent = 0u64;
+        measure(cfg, TELL_MESSAGES, |reps| {
+            let actor = actor.clone();
+            let want = sent + reps * TELL_MESSAGES;
+            sent = want;
+            run_batch(rt, async move {
+                timed(async {
+                    for _ in 0..reps * TELL_MESSAGES {
+                        actor.tell(Msg::Add(1)).await.map_err(err)?;
+                    }
+                    // Barrier: the reply comes after every earlier message has been handled.
+                    check_count("palisade", actor.ask(Msg::Get).await.map_err(err)?, want)
+                })
+                .await
+            })
+        })
+    })
+}
+
+/// Group 2: 100 actors, messages sent round-robin by one task.
+pub fn tell_round_robin(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    with_system(rt, |system| {
+        let actors = harness::setup(rt, async {
+            (0..ROUND_ROBIN_ACTORS).map(|_| spawn_counter(system)).collect::<Result<Vec<_>, _>>()
+        })?;
+        let mut sent = 0u64;
+        measure(cfg, TELL_MESSAGES, |reps| {
+            let actors = actors.clone();
+            let want = sent + reps * TELL_MESSAGES;
+            sent = want;
+            run_batch(rt, async move {
+                timed(async {
+                    for i in 0..reps * TELL_MESSAGES {
+                        let actor = &actors[(i % ROUND_ROBIN_ACTORS as u64) as usize];
+                        actor.tell(Msg::Add(1)).await.map_err(err)?;
+                    }
+                    let mut total = 0;
+                    for actor in &actors {
+                        total += actor.ask(Msg::Get).await.map_err(err)?;
+                    }
+                    check_count("palisade", total, want)
+                })
+                .await
+            })
+        })
+    })
+}
+
+/// Group 3: sequential `ask` (the reply travels through the `ReplyTo` in the message).
+pub fn ask_round_trip(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    with_system(rt, |system| {
+        let actor = harness::setup(rt, async { spawn_counter(system) })?;
+        measure(cfg, ASK_ROUND_TRIPS, |reps| {
+            let actor = actor.clone();
+            run_batch(rt, async move {
+                timed(async {
+                    for _ in 0..reps * ASK_ROUND_TRIPS {
+                        black_box(actor.ask(Msg::Get).await.map_err(err)?);
+                    }
+                    Ok(())
+                })
+                .await
+            })
+        })
+    })
+}
+
+/// Group 4: spawn (anonymous: generated name, no name check), `stop()` (a signal that
+/// runs `post_stop`), then `wait_stopped()` until the actor has ended.
+pub fn spawn_stop(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    with_system(rt, |system| {
+        measure(cfg, SPAWNS_PER_REP, |reps| {
+            let system = system.clone();
+            run_batch(rt, async move {
+                let start = Instant::now();
+                for _ in 0..reps * SPAWNS_PER_REP {
+                    let actor = spawn_counter(&system)?;
+                    actor.stop();
+                    actor.handle().wait_stopped().await;
+                }
+                Ok::<Duration, String>(start.elapsed())
+            })
+        })
+    })
+}
+
+/// Group 5: supervised child that panics on `Boom`; time from sending `Boom` until the
+/// next message (sent right after it) has been answered by the restarted instance, us/op.
+///
+/// TODO(palisade-supervision): fill in once `palisade-supervision`'s API is ready. Mirror
+/// `kameo_peer::restart_after_panic`: a child whose `Boom` handler panics with
+/// `crate::BOOM` (the panic hook silences exactly that message), a `Get`-like message that
+/// returns the instance's incarnation (`ctx.incarnation()`), a restart policy with no
+/// restart limit and no back-off delay, `RESTARTS_PER_REP` restarts per repetition, and
+/// `measure(..)` divided by 1000 for us/op. Return `Some(result)` then.
+pub fn restart_after_panic(_rt: &Runtime, _cfg: &Config) -> Option<Result<f64, String>> {
+    None
+}
+
+/// Group 6 (child process): RSS delta over spawning 100,000 idle counters (refs kept).
+pub fn memory(rt: &Runtime) -> Result<f64, String> {
+    let system = rt.block_on(async { ActorSystem::new("bench") });
+    rt.block_on(async {
+        let mut refs: Vec<ActorRef<Msg>> = Vec::with_capacity(harness::MEMORY_ACTORS);
+        // Warm-up: first spawn initialises the system's lazy state.
+        let warm = spawn_counter(&system)?;
+        warm.stop();
+        warm.handle().wait_stopped().await;
+        harness::settle().await;
+
+        let before = harness::rss_bytes()?;
+        for _ in 0..harness::MEMORY_ACTORS {
+            refs.push(spawn_counter(&system)?);
+        }
+        harness::settle().await;
+        let after = harness::rss_bytes()?;
+        black_box(&refs);
+        Ok(harness::per_actor(before, after))
+    })
+}

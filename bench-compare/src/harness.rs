@@ -44,9 +44,17 @@ impl Config {
     /// The defaults: 15 samples of ~100 ms, or 5 samples of ~50 ms with `--quick`.
     pub fn new(quick: bool) -> Self {
         if quick {
-            Config { samples: 5, target_batch: Duration::from_millis(50), quick }
+            Config {
+                samples: 5,
+                target_batch: Duration::from_millis(50),
+                quick,
+            }
         } else {
-            Config { samples: 15, target_batch: Duration::from_millis(100), quick }
+            Config {
+                samples: 15,
+                target_batch: Duration::from_millis(100),
+                quick,
+            }
         }
     }
 }
@@ -69,10 +77,10 @@ pub fn measure(
         reps = (reps * 2).min(MAX_REPS);
         elapsed = run(reps)?;
     }
-    let per_rep = elapsed.as_secs_f64() / reps as f64;
-    let reps = ((cfg.target_batch.as_secs_f64() / per_rep.max(1e-9)).round() as u64).clamp(1, MAX_REPS);
-    // One full-size warm-up batch, then the samples.
-    run(reps)?;
+    let reps = extrapolate(cfg, reps, elapsed);
+    // One full-size warm-up batch (which also refines the estimate: the first small
+    // batches can be slowed by cold paths), then the samples.
+    let reps = extrapolate(cfg, reps, run(reps)?);
     let ops = (reps * ops_per_rep) as f64;
     let mut samples = Vec::with_capacity(cfg.samples);
     for _ in 0..cfg.samples {
@@ -80,6 +88,12 @@ pub fn measure(
         samples.push(elapsed.as_nanos() as f64 / ops);
     }
     Ok(median(&mut samples))
+}
+
+/// The repetitions that should take `cfg.target_batch`, given that `reps` took `elapsed`.
+fn extrapolate(cfg: &Config, reps: u64, elapsed: Duration) -> u64 {
+    let per_rep = elapsed.as_secs_f64() / reps as f64;
+    ((cfg.target_batch.as_secs_f64() / per_rep.max(1e-9)).round() as u64).clamp(1, MAX_REPS)
 }
 
 /// Median of a non-empty slice (mean of the middle two for an even count).

@@ -99,8 +99,9 @@ pub fn tell_1to1(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
 
 /// Group 2: 100 actors, messages sent round-robin by one task.
 pub fn tell_round_robin(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
-    let actors: Vec<_> =
-        harness::setup(rt, async { Ok((0..ROUND_ROBIN_ACTORS).map(|_| spawn_counter()).collect()) })?;
+    let actors: Vec<_> = harness::setup(rt, async {
+        Ok((0..ROUND_ROBIN_ACTORS).map(|_| spawn_counter()).collect())
+    })?;
     let mut sent = 0u64;
     let out = measure(cfg, TELL_MESSAGES, |reps| {
         let actors = actors.clone();
@@ -186,8 +187,13 @@ impl Actor for Worker {
     type Args = Arc<AtomicU64>;
     type Error = Infallible;
 
-    async fn on_start(starts: Arc<AtomicU64>, _actor_ref: ActorRef<Self>) -> Result<Self, Infallible> {
-        Ok(Worker { incarnation: starts.fetch_add(1, Ordering::SeqCst) + 1 })
+    async fn on_start(
+        starts: Arc<AtomicU64>,
+        _actor_ref: ActorRef<Self>,
+    ) -> Result<Self, Infallible> {
+        Ok(Worker {
+            incarnation: starts.fetch_add(1, Ordering::SeqCst) + 1,
+        })
     }
 }
 
@@ -237,12 +243,15 @@ pub fn restart_after_panic(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
                 let next = loop {
                     match child.ask(Ping).send().await {
                         Ok(n) => break n,
-                        Err(SendError::ActorRestarting(_)) => { RETRIES.fetch_add(1, Ordering::Relaxed); continue },
+                        Err(SendError::ActorRestarting(_)) => continue,
                         Err(e) => return Err(err(e)),
                     }
                 };
                 if next != incarnation + 1 {
-                    return Err(format!("Ping answered by incarnation {next}, expected {}", incarnation + 1));
+                    return Err(format!(
+                        "Ping answered by incarnation {next}, expected {}",
+                        incarnation + 1
+                    ));
                 }
                 incarnation = next;
             }
@@ -253,7 +262,6 @@ pub fn restart_after_panic(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
         supervisor.kill();
         child.kill();
     });
-    eprintln!("kameo retries: {}", RETRIES.load(Ordering::Relaxed));
     out.map(|ns| ns / 1000.0)
 }
 
@@ -277,5 +285,3 @@ pub fn memory(rt: &Runtime) -> Result<f64, String> {
         Ok(harness::per_actor(before, after))
     })
 }
-
-static RETRIES: AtomicU64 = AtomicU64::new(0);

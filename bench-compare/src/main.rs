@@ -93,22 +93,46 @@ struct Row {
     value: Result<f64, String>,
 }
 
-fn case(group: &str, name: &'static str, unit: Unit, run: impl Fn(&Config) -> Outcome + 'static) -> Case {
-    Case { group: group.to_owned(), name, unit, run: Box::new(run) }
+fn case(
+    group: &str,
+    name: &'static str,
+    unit: Unit,
+    run: impl Fn(&Config) -> Outcome + 'static,
+) -> Case {
+    Case {
+        group: group.to_owned(),
+        name,
+        unit,
+        run: Box::new(run),
+    }
 }
 
 /// A case on a fresh 2-worker multi-thread runtime.
-fn mt(f: fn(&tokio::runtime::Runtime, &Config) -> Result<f64, String>) -> impl Fn(&Config) -> Outcome {
-    move |cfg| Some(harness::with_runtime(harness::multi_thread(), |rt| f(rt, cfg)))
+fn mt(
+    f: fn(&tokio::runtime::Runtime, &Config) -> Result<f64, String>,
+) -> impl Fn(&Config) -> Outcome {
+    move |cfg| {
+        Some(harness::with_runtime(harness::multi_thread(), |rt| {
+            f(rt, cfg)
+        }))
+    }
 }
 
 /// A case on a fresh current-thread runtime.
-fn ct(f: fn(&tokio::runtime::Runtime, &Config) -> Result<f64, String>) -> impl Fn(&Config) -> Outcome {
-    move |cfg| Some(harness::with_runtime(harness::current_thread(), |rt| f(rt, cfg)))
+fn ct(
+    f: fn(&tokio::runtime::Runtime, &Config) -> Result<f64, String>,
+) -> impl Fn(&Config) -> Outcome {
+    move |cfg| {
+        Some(harness::with_runtime(harness::current_thread(), |rt| {
+            f(rt, cfg)
+        }))
+    }
 }
 
 /// A case on a fresh actix System.
-fn actix(f: fn(&actix_rt::SystemRunner, &Config) -> Result<f64, String>) -> impl Fn(&Config) -> Outcome {
+fn actix(
+    f: fn(&actix_rt::SystemRunner, &Config) -> Result<f64, String>,
+) -> impl Fn(&Config) -> Outcome {
     move |cfg| Some(actix_peer::with_system(|system| f(system, cfg)))
 }
 
@@ -138,15 +162,45 @@ fn cases() -> Vec<Case> {
         // 1. tell 1:1, bounded(1024) mailbox where the peer has one.
         case(TELL, "raw tokio mpsc(1024)", NsPerMsg, mt(raw::tell_1to1)),
         case(TELL, "palisade", NsPerMsg, mt(palisade::tell_1to1)),
-        case(TELL, "ractor (unbounded)", NsPerMsg, mt(ractor_peer::tell_1to1)),
+        case(
+            TELL,
+            "ractor (unbounded)",
+            NsPerMsg,
+            mt(ractor_peer::tell_1to1),
+        ),
         case(TELL, "kameo", NsPerMsg, mt(kameo_peer::tell_1to1)),
         // 2. tell round-robin over 100 actors.
-        case(ROUND_ROBIN, "raw tokio mpsc(1024)", NsPerMsg, mt(raw::tell_round_robin)),
-        case(ROUND_ROBIN, "palisade", NsPerMsg, mt(palisade::tell_round_robin)),
-        case(ROUND_ROBIN, "ractor (unbounded)", NsPerMsg, mt(ractor_peer::tell_round_robin)),
-        case(ROUND_ROBIN, "kameo", NsPerMsg, mt(kameo_peer::tell_round_robin)),
+        case(
+            ROUND_ROBIN,
+            "raw tokio mpsc(1024)",
+            NsPerMsg,
+            mt(raw::tell_round_robin),
+        ),
+        case(
+            ROUND_ROBIN,
+            "palisade",
+            NsPerMsg,
+            mt(palisade::tell_round_robin),
+        ),
+        case(
+            ROUND_ROBIN,
+            "ractor (unbounded)",
+            NsPerMsg,
+            mt(ractor_peer::tell_round_robin),
+        ),
+        case(
+            ROUND_ROBIN,
+            "kameo",
+            NsPerMsg,
+            mt(kameo_peer::tell_round_robin),
+        ),
         // 3. ask round trip.
-        case(ASK, "raw tokio mpsc+oneshot", NsPerOp, mt(raw::ask_round_trip)),
+        case(
+            ASK,
+            "raw tokio mpsc+oneshot",
+            NsPerOp,
+            mt(raw::ask_round_trip),
+        ),
         case(ASK, "palisade", NsPerOp, mt(palisade::ask_round_trip)),
         case(ASK, "ractor", NsPerOp, mt(ractor_peer::ask_round_trip)),
         case(ASK, "kameo", NsPerOp, mt(kameo_peer::ask_round_trip)),
@@ -157,28 +211,70 @@ fn cases() -> Vec<Case> {
         case(SPAWN, "kameo", NsPerOp, mt(kameo_peer::spawn_stop)),
         // 5. restart after panic (no raw floor: Palisade is the reference).
         case(RESTART, "palisade", UsPerOp, |cfg| {
-            harness::with_runtime(harness::multi_thread(), |rt| palisade::restart_after_panic(rt, cfg))
+            harness::with_runtime(harness::multi_thread(), |rt| {
+                palisade::restart_after_panic(rt, cfg)
+            })
         }),
-        case(RESTART, "kameo", UsPerOp, mt(kameo_peer::restart_after_panic)),
+        case(
+            RESTART,
+            "kameo",
+            UsPerOp,
+            mt(kameo_peer::restart_after_panic),
+        ),
         // 6. idle actor memory (child processes).
-        case(MEMORY, "raw tokio task+mpsc(1024)", BytesPerActor, memory("raw")),
+        case(
+            MEMORY,
+            "raw tokio task+mpsc(1024)",
+            BytesPerActor,
+            memory("raw"),
+        ),
         case(MEMORY, "palisade", BytesPerActor, memory("palisade")),
         case(MEMORY, "ractor", BytesPerActor, memory("ractor")),
         case(MEMORY, "kameo", BytesPerActor, memory("kameo")),
         // The current-thread groups: actix against Palisade and raw tokio.
-        case(&tell_ct, "raw tokio mpsc(1024)", NsPerMsg, ct(raw::tell_1to1)),
+        case(
+            &tell_ct,
+            "raw tokio mpsc(1024)",
+            NsPerMsg,
+            ct(raw::tell_1to1),
+        ),
         case(&tell_ct, "palisade", NsPerMsg, ct(palisade::tell_1to1)),
-        case(&tell_ct, "actix (do_send, unbounded)", NsPerMsg, actix(actix_peer::tell_1to1)),
-        case(&rr_ct, "raw tokio mpsc(1024)", NsPerMsg, ct(raw::tell_round_robin)),
+        case(
+            &tell_ct,
+            "actix (do_send, unbounded)",
+            NsPerMsg,
+            actix(actix_peer::tell_1to1),
+        ),
+        case(
+            &rr_ct,
+            "raw tokio mpsc(1024)",
+            NsPerMsg,
+            ct(raw::tell_round_robin),
+        ),
         case(&rr_ct, "palisade", NsPerMsg, ct(palisade::tell_round_robin)),
-        case(&rr_ct, "actix (do_send, unbounded)", NsPerMsg, actix(actix_peer::tell_round_robin)),
-        case(&ask_ct, "raw tokio mpsc+oneshot", NsPerOp, ct(raw::ask_round_trip)),
+        case(
+            &rr_ct,
+            "actix (do_send, unbounded)",
+            NsPerMsg,
+            actix(actix_peer::tell_round_robin),
+        ),
+        case(
+            &ask_ct,
+            "raw tokio mpsc+oneshot",
+            NsPerOp,
+            ct(raw::ask_round_trip),
+        ),
         case(&ask_ct, "palisade", NsPerOp, ct(palisade::ask_round_trip)),
         case(&ask_ct, "actix", NsPerOp, actix(actix_peer::ask_round_trip)),
         case(&spawn_ct, "raw tokio task", NsPerOp, ct(raw::spawn_stop)),
         case(&spawn_ct, "palisade", NsPerOp, ct(palisade::spawn_stop)),
         case(&spawn_ct, "actix", NsPerOp, actix(actix_peer::spawn_stop)),
-        case(&memory_ct, "raw tokio task+mpsc(1024)", BytesPerActor, memory("raw-ct")),
+        case(
+            &memory_ct,
+            "raw tokio task+mpsc(1024)",
+            BytesPerActor,
+            memory("raw-ct"),
+        ),
         case(&memory_ct, "palisade", BytesPerActor, memory("palisade-ct")),
         case(&memory_ct, "actix", BytesPerActor, memory("actix")),
     ]
@@ -221,11 +317,18 @@ fn memory_in_child(peer: &str) -> Result<f64, String> {
     }
     let output = child.wait_with_output().map_err(harness::err)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    if let Some(value) = stdout.lines().find_map(|l| l.strip_prefix("BYTES_PER_ACTOR ")) {
+    if let Some(value) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BYTES_PER_ACTOR "))
+    {
         return value.trim().parse().map_err(harness::err);
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let detail = stdout.lines().chain(stderr.lines()).last().unwrap_or("no output");
+    let detail = stdout
+        .lines()
+        .chain(stderr.lines())
+        .last()
+        .unwrap_or("no output");
     Err(format!("memory child failed ({}): {detail}", output.status))
 }
 
@@ -239,7 +342,12 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { json: None, quick: false, only: None, memory: None };
+    let mut args = Args {
+        json: None,
+        quick: false,
+        only: None,
+        memory: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -288,16 +396,26 @@ fn format_value(row: &Row) -> String {
     match &row.value {
         Ok(v) if *v >= 100.0 => format!("{v:.0}"),
         Ok(v) => format!("{v:.1}"),
-        Err(e) => format!("ERROR: {e}"),
+        Err(_) => String::new(),
     }
 }
 
 fn print_row(row: &Row, reference: Option<f64>) {
+    if let Err(e) = &row.value {
+        println!("  {:<34} ERROR: {e}", row.name);
+        return;
+    }
     let ratio = match (&row.value, reference) {
         (Ok(v), Some(r)) if r > 0.0 => format!("{:.2}x", v / r),
         _ => String::new(),
     };
-    println!("  {:<34} {:>12} {:<12} {:>8}", row.name, format_value(row), row.unit.as_str(), ratio);
+    println!(
+        "  {:<34} {:>12} {:<12} {:>8}",
+        row.name,
+        format_value(row),
+        row.unit.as_str(),
+        ratio
+    );
     let _ = std::io::stdout().flush();
 }
 
@@ -327,12 +445,17 @@ fn write_json(path: &str, rows: &[Row]) -> Result<(), String> {
                 "  {{ \"group\": {}, \"name\": {}, \"median_ns\": {}, \"unit\": {} }}",
                 json_string(&row.group),
                 json_string(row.name),
-                if v.is_finite() { format!("{v:.3}") } else { "0".to_owned() },
+                if v.is_finite() {
+                    format!("{v:.3}")
+                } else {
+                    "0".to_owned()
+                },
                 json_string(row.unit.as_str())
             ))
         })
         .collect();
-    std::fs::write(path, format!("[\n{}\n]\n", items.join(",\n"))).map_err(|e| format!("{path}: {e}"))
+    std::fs::write(path, format!("[\n{}\n]\n", items.join(",\n")))
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 fn main() {
@@ -385,10 +508,18 @@ fn main() {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| (case.run)(&cfg)))
             .unwrap_or_else(|payload| Some(Err(format!("panicked: {}", panic_message(&*payload)))));
         let Some(value) = outcome else {
-            println!("  {:<34} {:>12}", case.name, "(not implemented yet, row omitted)");
+            println!(
+                "  {:<34} {:>12}",
+                case.name, "(not implemented yet, row omitted)"
+            );
             continue;
         };
-        let row = Row { group: case.group, name: case.name, unit: case.unit, value };
+        let row = Row {
+            group: case.group,
+            name: case.name,
+            unit: case.unit,
+            value,
+        };
         if reference.is_none() {
             reference = row.value.as_ref().ok().copied();
         }

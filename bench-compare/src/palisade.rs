@@ -40,7 +40,10 @@ impl Actor for Counter {
 /// Bounded(1024) with backpressure: the same mailbox as the raw floor's channel. (It is
 /// also Palisade's default; spelled out so the comparison is explicit.)
 fn mailbox() -> SpawnOptions {
-    SpawnOptions::anonymous().mailbox(MailboxConfig::bounded(MAILBOX_CAPACITY, OverflowPolicy::Wait))
+    SpawnOptions::anonymous().mailbox(MailboxConfig::bounded(
+        MAILBOX_CAPACITY,
+        OverflowPolicy::Wait,
+    ))
 }
 
 fn spawn_counter(system: &ActorSystem) -> Result<ActorRef<Msg>, String> {
@@ -85,7 +88,9 @@ pub fn tell_1to1(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
 pub fn tell_round_robin(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
     with_system(rt, |system| {
         let actors = harness::setup(rt, async {
-            (0..ROUND_ROBIN_ACTORS).map(|_| spawn_counter(system)).collect::<Result<Vec<_>, _>>()
+            (0..ROUND_ROBIN_ACTORS)
+                .map(|_| spawn_counter(system))
+                .collect::<Result<Vec<_>, _>>()
         })?;
         let mut sent = 0u64;
         measure(cfg, TELL_MESSAGES, |reps| {

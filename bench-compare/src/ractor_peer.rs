@@ -26,7 +26,11 @@ impl Actor for Counter {
     type State = u64;
     type Arguments = ();
 
-    async fn pre_start(&self, _myself: ActorRef<Msg>, _args: ()) -> Result<u64, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Msg>,
+        _args: (),
+    ) -> Result<u64, ActorProcessingErr> {
         Ok(0)
     }
 

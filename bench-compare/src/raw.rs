@@ -44,7 +44,9 @@ fn spawn_counter() -> Tx {
 
 async fn ask(tx: &Tx) -> Result<u64, String> {
     let (reply, rx) = oneshot::channel();
-    tx.send(RawMsg::Get(reply)).await.map_err(|_| "receiver gone".to_owned())?;
+    tx.send(RawMsg::Get(reply))
+        .await
+        .map_err(|_| "receiver gone".to_owned())?;
     rx.await.map_err(err)
 }
 
@@ -71,8 +73,9 @@ pub fn tell_1to1(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
 
 /// Group 2: 100 receiver tasks, messages sent round-robin.
 pub fn tell_round_robin(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
-    let txs: Vec<Tx> =
-        harness::setup(rt, async { Ok((0..ROUND_ROBIN_ACTORS).map(|_| spawn_counter()).collect()) })?;
+    let txs: Vec<Tx> = harness::setup(rt, async {
+        Ok((0..ROUND_ROBIN_ACTORS).map(|_| spawn_counter()).collect())
+    })?;
     let mut sent = 0u64;
     measure(cfg, TELL_MESSAGES, |reps| {
         let txs = txs.clone();
@@ -136,7 +139,11 @@ pub fn memory(rt: &Runtime) -> Result<f64, String> {
         let mut txs: Vec<mpsc::Sender<u64>> = Vec::with_capacity(harness::MEMORY_ACTORS);
         // Warm-up: first task and channel allocations.
         let (tx, mut rx) = mpsc::channel::<u64>(MAILBOX_CAPACITY);
-        tokio::spawn(async move { while let Some(v) = rx.recv().await { black_box(v); } });
+        tokio::spawn(async move {
+            while let Some(v) = rx.recv().await {
+                black_box(v);
+            }
+        });
         drop(tx);
         harness::settle().await;
 

@@ -495,10 +495,10 @@ fn main() {
     let mut current_group = String::new();
     let mut reference: Option<f64> = None;
     for case in cases() {
-        if let Some(only) = &only {
-            if !case.group.to_lowercase().contains(only.as_str()) {
-                continue;
-            }
+        if let Some(only) = &only
+            && !case.group.to_lowercase().contains(only.as_str())
+        {
+            continue;
         }
         if case.group != current_group {
             println!("\n{}", case.group);

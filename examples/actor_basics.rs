@@ -29,7 +29,10 @@ impl Actor for Account {
                     self.balance -= n;
                     Ok(self.balance)
                 } else {
-                    Err(format!("insufficient funds: balance {}, asked {n}", self.balance))
+                    Err(format!(
+                        "insufficient funds: balance {}, asked {n}",
+                        self.balance
+                    ))
                 };
                 let _ = reply.send(result);
             }
@@ -68,14 +71,18 @@ impl Actor for Auditor {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let system = ActorSystem::new("basics");
-    let options = SpawnOptions::named("account").mailbox(MailboxConfig::bounded(64, OverflowPolicy::Wait));
+    let options =
+        SpawnOptions::named("account").mailbox(MailboxConfig::bounded(64, OverflowPolicy::Wait));
     let account = system.spawn_with(options, Account::default)?;
     println!("spawned {account}");
 
     for _ in 0..100 {
         account.tell(AccountMsg::Deposit(10)).await?; // waits whenever the mailbox is full
     }
-    println!("balance after 100 deposits: {}", account.ask(AccountMsg::Balance).await?);
+    println!(
+        "balance after 100 deposits: {}",
+        account.ask(AccountMsg::Balance).await?
+    );
     match account.ask(|r| AccountMsg::Withdraw(5_000, r)).await? {
         Ok(left) => println!("withdrew, {left} left"),
         Err(why) => println!("withdrawal refused: {why}"),
@@ -84,10 +91,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let timer = account.send_interval(Duration::from_millis(10), || AccountMsg::Deposit(1));
     tokio::time::sleep(Duration::from_millis(55)).await;
     timer.cancel();
-    println!("balance after the interval deposits: {}", account.ask(AccountMsg::Balance).await?);
+    println!(
+        "balance after the interval deposits: {}",
+        account.ask(AccountMsg::Balance).await?
+    );
 
     let handle = account.handle();
-    let auditor = system.spawn("auditor", move || Auditor { account: handle.clone() })?;
+    let auditor = system.spawn("auditor", move || Auditor {
+        account: handle.clone(),
+    })?;
     auditor.ask(|r| r).await?;
 
     let mut letters = system.subscribe_dead_letters();
@@ -98,12 +110,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("late deposit refused: {e}");
     }
     let letter = letters.recv().await?;
-    println!("dead letter: {} to {} ({:?})", letter.message_type, letter.path, letter.reason);
+    println!(
+        "dead letter: {} to {} ({:?})",
+        letter.message_type, letter.path, letter.reason
+    );
     auditor.ask(|r| r).await?;
 
     let lookup = system.lookup::<ReplyTo<()>>("/user/auditor")?;
     println!("looked up {lookup} by path");
     let report = system.shutdown(Duration::from_secs(1)).await;
-    println!("shutdown: {} stopped, {} killed", report.stopped, report.killed);
+    println!(
+        "shutdown: {} stopped, {} killed",
+        report.stopped, report.killed
+    );
     Ok(())
 }

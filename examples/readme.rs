@@ -1,7 +1,7 @@
 //! The example from README.md, kept compiling and running by `cargo xtask demos`.
 
-use std::time::Duration;
 use palisade::prelude::*;
+use std::time::Duration;
 
 struct Worker;
 impl Actor for Worker {

@@ -55,7 +55,9 @@ impl Actor for Stage {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Panics are expected here; print them as one line each instead of a backtrace.
-    std::panic::set_hook(Box::new(|info| eprintln!("  (panic: {})", panic_text(info))));
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("  (panic: {})", panic_text(info))
+    }));
 
     let system = ActorSystem::new("demo");
     let mut events = system.subscribe_events();
@@ -74,7 +76,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let ingest = ChildSpec::supervisor(
         "ingest",
-        SupervisionStrategy::one_for_one().intensity(20, Duration::from_secs(10)).backoff(backoff),
+        SupervisionStrategy::one_for_one()
+            .intensity(20, Duration::from_secs(10))
+            .backoff(backoff),
         workers.collect(),
     )?;
     let pipeline = ChildSpec::supervisor(
@@ -86,7 +90,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ChildSpec::new("writer", || Stage),
         ],
     )?;
-    let root = RootSupervisor::start(&system, SupervisionStrategy::one_for_one(), vec![ingest, pipeline])?;
+    let root = RootSupervisor::start(
+        &system,
+        SupervisionStrategy::one_for_one(),
+        vec![ingest, pipeline],
+    )?;
     root.stats().await?;
 
     let ingest = SupervisorRef::lookup(&system, "/user/root/ingest")?;
@@ -95,8 +103,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     pipeline.stats().await?;
 
     println!("sending 60 jobs to 3 workers; every 7th job is poisoned");
-    let refs: Vec<ActorRef<Job>> =
-        (1..=3).map(|i| ingest.child::<Job>(&format!("worker-{i}"))).collect::<Result<_, _>>()?;
+    let refs: Vec<ActorRef<Job>> = (1..=3)
+        .map(|i| ingest.child::<Job>(&format!("worker-{i}")))
+        .collect::<Result<_, _>>()?;
     for n in 1..=60u32 {
         refs[(n % 3) as usize].tell(Job::Process(n)).await?;
     }
@@ -109,13 +118,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("jobs completed: {done} of 60 ({} poisoned)", 60 / 7);
 
     println!("sending a corrupt record into the middle of the pipeline");
-    pipeline.child::<&'static str>("enricher")?.tell("corrupt").await?;
+    pipeline
+        .child::<&'static str>("enricher")?
+        .tell("corrupt")
+        .await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     println!("\nlifecycle events:");
     while let Some(Ok(event)) = events.try_recv() {
         match event {
-            LifecycleEvent::Restarted { path, incarnation, reason, .. } => {
+            LifecycleEvent::Restarted {
+                path,
+                incarnation,
+                reason,
+                ..
+            } => {
                 println!("  restarted {path} (incarnation {incarnation}): {reason}");
             }
             LifecycleEvent::Failed(f) => println!("  failed    {f}"),
@@ -126,12 +143,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tree = root.tree().await?;
     println!("\nsupervision tree:\n{tree}");
     println!("total restarts: {}", tree.total_restarts());
-    println!("dead letters (the failed messages): {}", system.dead_letter_count());
+    println!(
+        "dead letters (the failed messages): {}",
+        system.dead_letter_count()
+    );
 
     let expected_worker_restarts = (60 / 7) as u64;
-    let ingest_restarts: u64 = ingest.stats().await?.children.iter().map(|c| c.restarts).sum();
+    let ingest_restarts: u64 = ingest
+        .stats()
+        .await?
+        .children
+        .iter()
+        .map(|c| c.restarts)
+        .sum();
     let report = system.shutdown(Duration::from_secs(5)).await;
-    println!("shutdown: {} stopped, {} killed", report.stopped, report.killed);
+    println!(
+        "shutdown: {} stopped, {} killed",
+        report.stopped, report.killed
+    );
 
     if ingest_restarts != expected_worker_restarts || done != 60 - 8 {
         return Err(format!("unexpected: {ingest_restarts} restarts, {done} jobs").into());

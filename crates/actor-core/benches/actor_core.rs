@@ -36,21 +36,37 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Runs `iters` rounds of `round` inside a runtime task (as application code would run,
+/// rather than on criterion's thread) and returns the elapsed time.
+fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, round: F) -> Duration
+where
+    F: FnOnce(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            round(iters).await;
+            start.elapsed()
+        })
+        .await
+        .expect("bench task")
+    })
+}
+
 fn tell(c: &mut Criterion) {
     let rt = runtime();
     let system = rt.block_on(async { ActorSystem::new("bench") });
     let counter = rt.block_on(async { system.spawn("counter", || Counter(0)).expect("spawn") });
     c.bench_function("tell 1:1 bounded(1024)", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
+        b.iter_custom(|iters| {
             let counter = counter.clone();
-            async move {
-                let start = Instant::now();
+            timed(&rt, iters, move |iters| async move {
                 for i in 0..iters {
                     let _ = counter.tell(Msg::Add(i)).await;
                 }
                 let _ = counter.ask(Msg::Get).await;
-                start.elapsed()
-            }
+            })
         });
     });
 }
@@ -60,8 +76,14 @@ fn ask(c: &mut Criterion) {
     let system = rt.block_on(async { ActorSystem::new("bench") });
     let counter = rt.block_on(async { system.spawn("counter", || Counter(0)).expect("spawn") });
     c.bench_function("ask round trip", |b| {
-        b.to_async(&rt)
-            .iter(|| async { counter.ask(Msg::Get).await });
+        b.iter_custom(|iters| {
+            let counter = counter.clone();
+            timed(&rt, iters, move |iters| async move {
+                for _ in 0..iters {
+                    let _ = counter.ask(Msg::Get).await;
+                }
+            })
+        });
     });
 }
 
@@ -69,12 +91,17 @@ fn spawn_stop(c: &mut Criterion) {
     let rt = runtime();
     let system = rt.block_on(async { ActorSystem::new("bench") });
     c.bench_function("spawn and stop", |b| {
-        b.to_async(&rt).iter(|| async {
-            let a = system
-                .spawn_with(SpawnOptions::anonymous(), || Counter(0))
-                .expect("spawn");
-            a.stop();
-            a.handle().wait_stopped().await
+        b.iter_custom(|iters| {
+            let system = system.clone();
+            timed(&rt, iters, move |iters| async move {
+                for _ in 0..iters {
+                    let a = system
+                        .spawn_with(SpawnOptions::anonymous(), || Counter(0))
+                        .expect("spawn");
+                    a.stop();
+                    a.handle().wait_stopped().await;
+                }
+            })
         });
     });
 }

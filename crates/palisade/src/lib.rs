@@ -58,8 +58,7 @@ pub mod prelude {
     };
     #[cfg(feature = "supervision")]
     pub use palisade_supervision::{
-        AutoShutdown, Backoff, ChildSpec, Decider, RestartPolicy, RestartStrategy,
-        RootSupervisor, SupervisionDirective, SupervisionError, SupervisionStrategy, Supervisor,
-        SupervisorRef,
+        AutoShutdown, Backoff, ChildSpec, Decider, RestartPolicy, RestartStrategy, RootSupervisor,
+        SupervisionDirective, SupervisionError, SupervisionStrategy, Supervisor, SupervisorRef,
     };
 }

@@ -71,6 +71,26 @@ fn tell(c: &mut Criterion) {
     });
 }
 
+/// The same as `tell`, with a lifecycle-event subscriber attached (timing off): the send
+/// path must not notice it.
+fn tell_with_event_subscriber(c: &mut Criterion) {
+    let rt = runtime();
+    let system = rt.block_on(async { ActorSystem::new("bench") });
+    let _events = system.subscribe_events();
+    let counter = rt.block_on(async { system.spawn("counter", || Counter(0)).expect("spawn") });
+    c.bench_function("tell 1:1 bounded(1024), event subscriber", |b| {
+        b.iter_custom(|iters| {
+            let counter = counter.clone();
+            timed(&rt, iters, move |iters| async move {
+                for i in 0..iters {
+                    let _ = counter.tell(Msg::Add(i)).await;
+                }
+                let _ = counter.ask(Msg::Get).await;
+            })
+        });
+    });
+}
+
 fn ask(c: &mut Criterion) {
     let rt = runtime();
     let system = rt.block_on(async { ActorSystem::new("bench") });
@@ -111,6 +131,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = tell, ask, spawn_stop
+    targets = tell, tell_with_event_subscriber, ask, spawn_stop
 }
 criterion_main!(benches);

@@ -162,6 +162,6 @@ impl<A: Actor> Context<A> {
 
     /// This actor's children, in start order.
     pub fn children(&self) -> Vec<ActorHandle> {
-        crate::cell::lock(&self.myself.cell().children).list.clone()
+        self.myself.cell().children()
     }
 }

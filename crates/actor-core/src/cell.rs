@@ -1,11 +1,12 @@
 //! The untyped control block every actor has, and `ActorHandle`, the untyped reference
 //! used for watching, stopping and supervising an actor whatever its message type.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Waker;
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -104,15 +105,54 @@ struct WatchState {
     notified: Vec<ActorId>,
 }
 
+/// An actor's children (or the system's top-level actors), in start order: ids grow
+/// with every spawn, so the map's order is the start order.
 #[derive(Default)]
 pub(crate) struct Children {
-    pub(crate) list: Vec<ActorHandle>,
-    pub(crate) closed: bool,
+    list: BTreeMap<ActorId, ActorHandle>,
+    /// Set once the owner is stopping for good: no new child may join.
+    closed: bool,
+}
+
+impl Children {
+    /// Adds a child; false when closed.
+    pub(crate) fn add(&mut self, child: ActorHandle) -> bool {
+        if self.closed {
+            return false;
+        }
+        self.list.insert(child.id(), child);
+        true
+    }
+
+    pub(crate) fn remove(&mut self, id: ActorId) {
+        self.list.remove(&id);
+    }
+
+    /// Takes every child, in start order; with `close`, refuses later ones.
+    pub(crate) fn take(&mut self, close: bool) -> Vec<ActorHandle> {
+        self.closed |= close;
+        std::mem::take(&mut self.list).into_values().collect()
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<ActorHandle> {
+        self.list.values().cloned().collect()
+    }
 }
 
 pub(crate) enum Parent {
     Root,
     Actor(Weak<Cell>),
+}
+
+/// What the cell's one mutex guards. Everything here is off the message path: signals,
+/// the runner's waker (registered once), children and watches.
+#[derive(Default)]
+struct CellState {
+    signals: VecDeque<Signal>,
+    waker: Option<Waker>,
+    children: Children,
+    /// Boxed: most actors are never watched.
+    watch: Option<Box<WatchState>>,
 }
 
 pub(crate) struct Cell {
@@ -123,13 +163,10 @@ pub(crate) struct Cell {
     pub(crate) parent: Parent,
     pub(crate) hook: Option<Arc<dyn SupervisionHook>>,
     pub(crate) shutdown: Shutdown,
-    signals: Mutex<VecDeque<Signal>>,
     signal_pending: AtomicBool,
-    pub(crate) wake: Notify,
-    pub(crate) children: Mutex<Children>,
-    watch: Mutex<WatchState>,
-    pub(crate) incarnation: AtomicU64,
     done: AtomicBool,
+    pub(crate) incarnation: AtomicU64,
+    state: Mutex<CellState>,
     done_notify: Notify,
     pub(crate) abort: OnceLock<AbortHandle>,
 }
@@ -157,25 +194,25 @@ impl Cell {
             parent,
             hook,
             shutdown,
-            signals: Mutex::new(VecDeque::new()),
             signal_pending: AtomicBool::new(false),
-            wake: Notify::new(),
-            children: Mutex::new(Children::default()),
-            watch: Mutex::new(WatchState::default()),
-            incarnation: AtomicU64::new(0),
             done: AtomicBool::new(false),
+            incarnation: AtomicU64::new(0),
+            state: Mutex::new(CellState::default()),
             done_notify: Notify::new(),
             abort: OnceLock::new(),
         }
     }
 
     pub(crate) fn push_signal(&self, signal: Signal) {
-        {
-            let mut q = lock(&self.signals);
-            q.push_back(signal);
+        let waker = {
+            let mut st = lock(&self.state);
+            st.signals.push_back(signal);
             self.signal_pending.store(true, Ordering::Release);
+            st.waker.clone()
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        self.wake.notify_one();
     }
 
     #[inline]
@@ -184,24 +221,50 @@ impl Cell {
     }
 
     pub(crate) fn pop_signal(&self) -> Option<Signal> {
-        let mut q = lock(&self.signals);
-        let s = q.pop_front();
-        if q.is_empty() {
+        let mut st = lock(&self.state);
+        let s = st.signals.pop_front();
+        if st.signals.is_empty() {
             self.signal_pending.store(false, Ordering::Release);
         }
         s
     }
 
+    /// Records the waker `push_signal` wakes. The runner calls it only when its waker
+    /// changed, so the steady state takes no lock.
+    pub(crate) fn set_waker(&self, waker: Waker) {
+        lock(&self.state).waker = Some(waker);
+    }
+
+    /// Adds a child; false once this actor is stopping for good.
+    pub(crate) fn add_child(&self, child: ActorHandle) -> bool {
+        lock(&self.state).children.add(child)
+    }
+
+    /// Removes `child` from this cell's children (the child ended on its own).
+    pub(crate) fn forget_child(&self, child: ActorId) {
+        lock(&self.state).children.remove(child);
+    }
+
+    /// Takes the children in start order; with `close`, no new child may join.
+    pub(crate) fn take_children(&self, close: bool) -> Vec<ActorHandle> {
+        lock(&self.state).children.take(close)
+    }
+
+    pub(crate) fn children(&self) -> Vec<ActorHandle> {
+        lock(&self.state).children.snapshot()
+    }
+
     /// Registers `watcher`; if this actor has already ended, the watcher is told at once.
     pub(crate) fn add_watcher(&self, watcher: ActorHandle) {
-        let mut w = lock(&self.watch);
+        let mut st = lock(&self.state);
+        let w = st.watch.get_or_insert_with(Box::default);
         if let Some(t) = &w.terminated {
             if w.notified.contains(&watcher.id()) {
                 return;
             }
             let t = t.clone();
             w.notified.push(watcher.id());
-            drop(w);
+            drop(st);
             watcher.0.push_signal(Signal::Terminated(t));
             return;
         }
@@ -211,16 +274,20 @@ impl Cell {
     }
 
     pub(crate) fn remove_watcher(&self, watcher: ActorId) {
-        lock(&self.watch).watchers.retain(|h| h.id() != watcher);
+        if let Some(w) = lock(&self.state).watch.as_mut() {
+            w.watchers.retain(|h| h.id() != watcher);
+        }
     }
 
     /// Records the end and tells every watcher once.
     pub(crate) fn notify_terminated(&self, t: Terminated) {
         let watchers = {
-            let mut w = lock(&self.watch);
+            let mut st = lock(&self.state);
+            let w = st.watch.get_or_insert_with(Box::default);
             w.terminated = Some(t.clone());
             let watchers = std::mem::take(&mut w.watchers);
             w.notified = watchers.iter().map(ActorHandle::id).collect();
+            st.waker = None;
             watchers
         };
         for watcher in watchers {
@@ -238,10 +305,8 @@ impl Cell {
     }
 
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        lock(&self.watch)
-            .terminated
-            .as_ref()
-            .map(|t| t.reason.clone())
+        let st = lock(&self.state);
+        st.watch.as_ref().and_then(|w| w.terminated.as_ref()).map(|t| t.reason.clone())
     }
 
     pub(crate) async fn wait_done(&self) {
@@ -254,11 +319,6 @@ impl Cell {
             }
             notified.await;
         }
-    }
-
-    /// Removes `child` from this cell's children (the child ended on its own).
-    pub(crate) fn forget_child(&self, child: ActorId) {
-        lock(&self.children).list.retain(|h| h.id() != child);
     }
 }
 

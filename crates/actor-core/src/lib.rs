@@ -93,3 +93,4 @@ pub use mailbox::{MailboxConfig, OverflowPolicy};
 pub use spawn::SpawnOptions;
 pub use system::{ActorSystem, ShutdownReport};
 pub use timer::TimerHandle;
+mod size_probe;

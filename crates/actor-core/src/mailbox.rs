@@ -78,11 +78,13 @@ pub(crate) fn mailbox<M>(config: MailboxConfig) -> (MailboxTx<M>, MailboxRx<M>) 
 }
 
 impl<M> MailboxRx<M> {
+    /// Polls for the next message; registers the task's waker with the channel when
+    /// empty. Counts against tokio's cooperative budget like `recv`.
     #[inline]
-    pub(crate) async fn recv(&mut self) -> Option<M> {
+    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<M>> {
         match self {
-            MailboxRx::Bounded(rx) => rx.recv().await,
-            MailboxRx::Unbounded(rx) => rx.recv().await,
+            MailboxRx::Bounded(rx) => rx.poll_recv(cx),
+            MailboxRx::Unbounded(rx) => rx.poll_recv(cx),
         }
     }
 

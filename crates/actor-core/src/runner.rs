@@ -2,15 +2,14 @@
 //! and the orderly end. One runner serves every incarnation of an actor, so its mailbox
 //! (and every `ActorRef` to it) outlives restarts.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
+use std::task::{Poll, Waker};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::actor::{Actor, Context};
 use crate::cell::{Cell, ChildEnd, ChildReport, Parent, Signal, lock};
@@ -23,12 +22,12 @@ use crate::failure::{
 use crate::mailbox::MailboxRx;
 use crate::panic::catch_unwind_future;
 
-enum State {
-    Starting(Option<RestartReason>),
+pub(crate) enum State {
+    Starting(Option<Box<RestartReason>>),
     Running,
-    Parked(ChildEnd),
+    Parked(Box<ChildEnd>),
     Halted,
-    Finishing(ExitReason),
+    Finishing(Box<ExitReason>),
 }
 
 pub(crate) struct Runner<A: Actor, F> {
@@ -40,12 +39,21 @@ pub(crate) struct Runner<A: Actor, F> {
     rx: MailboxRx<A::Msg>,
     ctx: Context<A>,
     /// Watch signals that arrived while no instance was running.
-    deferred: VecDeque<Terminated>,
+    deferred: Vec<Terminated>,
     /// Why the current halt happened, handed to the next instance's `post_restart`.
-    last_restart_reason: Option<RestartReason>,
+    last_restart_reason: Option<Box<RestartReason>>,
     /// Told when the instance being started has finished starting.
     start_ack: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The waker last given to the cell (for signals); re-registered only if it changes.
+    registered: Option<Waker>,
     finalized: bool,
+}
+
+/// What the running loop waits for: a message, a signal, or the end of the mailbox.
+enum Next<M> {
+    Message(M),
+    Signal,
+    Closed,
 }
 
 /// Runs `make()` and polls its future, turning a panic in either into `Err(text)`.
@@ -66,31 +74,38 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             started: false,
             rx,
             ctx,
-            deferred: VecDeque::new(),
+            deferred: Vec::new(),
             last_restart_reason: None,
             start_ack: None,
+            registered: None,
             finalized: false,
         }
     }
 
-    pub(crate) async fn run(mut self) {
-        let mut state = State::Starting(None);
-        loop {
-            state = match state {
-                State::Starting(reason) => {
-                    let next = self.start_instance(reason).await;
-                    if let Some(ack) = self.start_ack.take() {
-                        let _ = ack.send(());
+    pub(crate) fn run(self) -> impl Future<Output = ()> + Send {
+        // A plain fn around an async block: an `async fn` taking `self` by value may keep
+        // two copies of it in the task.
+        let mut this = self;
+        async move {
+            let mut state = State::Starting(None);
+            loop {
+                state = match state {
+                    State::Starting(reason) => {
+                        let next = this.start_instance(reason).await;
+                        if let Some(ack) = this.start_ack.take() {
+                            let _ = ack.send(());
+                        }
+                        next
                     }
-                    next
-                }
-                State::Running => self.run_instance().await,
-                State::Parked(end) => self.park(end).await,
-                State::Halted => self.wait_halted().await,
-                State::Finishing(reason) => {
-                    self.stop_instance().await;
-                    self.finalize(reason);
-                    return;
+                    State::Running => this.run_instance().await,
+                    // Cold paths are boxed so that every actor's task stays small.
+                    State::Parked(end) => Box::pin(this.park(*end)).await,
+                    State::Halted => Box::pin(this.wait_halted()).await,
+                    State::Finishing(reason) => {
+                        Box::pin(this.stop_instance()).await;
+                        this.finalize(*reason);
+                        return;
+                    }
                 }
             }
         }
@@ -117,7 +132,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         }
     }
 
-    async fn start_instance(&mut self, reason: Option<RestartReason>) -> State {
+    pub(crate) async fn start_instance(&mut self, reason: Option<Box<RestartReason>>) -> State {
         self.ctx.stop_requested = false;
         self.started = false;
         let factory = &mut self.factory;
@@ -125,7 +140,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             Ok(actor) => actor,
             Err(p) => {
                 let kind = FailureKind::Panic(panic_message(&*p));
-                return State::Parked(ChildEnd::Failed(self.failure(FailurePhase::Start, kind)));
+                return State::Parked(Box::new(ChildEnd::Failed(self.failure(FailurePhase::Start, kind))));
             }
         };
         let incarnation = self.cell.incarnation.fetch_add(1, Ordering::AcqRel) + 1;
@@ -133,10 +148,10 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         let ctx = &mut self.ctx;
         let mut outcome = guarded(|| actor.pre_start(ctx)).await;
         if let (Ok(Ok(())), Some(reason)) = (&outcome, &reason) {
-            outcome = guarded(|| actor.post_restart(reason, ctx)).await;
+            outcome = Box::pin(guarded(|| actor.post_restart(reason, ctx))).await;
         }
         if let Some(f) = self.outcome_to_failure(FailurePhase::Start, outcome) {
-            return State::Parked(ChildEnd::Failed(f));
+            return State::Parked(Box::new(ChildEnd::Failed(f)));
         }
         self.started = true;
         let (id, path) = (self.cell.id, &self.cell.path);
@@ -150,7 +165,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                 id,
                 path: path.clone(),
                 incarnation,
-                reason,
+                reason: *reason,
             },
         });
         for t in self.deferred.drain(..) {
@@ -162,68 +177,88 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     /// The state after the current instance stops, honouring supervision.
     fn after_stop(&self, exit: ExitReason, consult_parent: bool) -> State {
         if consult_parent && self.cell.hook.is_some() {
-            State::Parked(ChildEnd::Exited(exit))
+            State::Parked(Box::new(ChildEnd::Exited(exit)))
         } else {
-            State::Finishing(exit)
+            State::Finishing(Box::new(exit))
         }
     }
 
-    async fn run_instance(&mut self) -> State {
+    pub(crate) async fn run_instance(&mut self) -> State {
         loop {
             while self.cell.has_signal() {
-                let Some(signal) = self.cell.pop_signal() else {
-                    break;
-                };
-                match signal {
-                    Signal::Stop { consult_parent } => {
-                        return self.after_stop(ExitReason::Stopped, consult_parent);
-                    }
-                    Signal::Halt { reason, ack } => {
-                        self.halt_instance(&reason).await;
-                        if let Some(ack) = ack {
-                            let _ = ack.send(());
-                        }
-                        return State::Halted;
-                    }
-                    Signal::Resume | Signal::Start { .. } => {}
-                    Signal::Terminated(t) => {
-                        if let Some(state) = self.deliver_terminated(t).await {
-                            return state;
-                        }
-                    }
+                let Some(signal) = self.cell.pop_signal() else { break };
+                // Boxed: signals are rare, and this keeps every actor's task small.
+                if let Some(state) = Box::pin(self.on_signal(signal)).await {
+                    return state;
                 }
             }
 
-            let msg = match self.rx.try_recv() {
-                Ok(msg) => msg,
-                Err(TryRecvError::Empty) => {
-                    tokio::select! {
-                        biased;
-                        () = self.cell.wake.notified() => continue,
-                        msg = self.rx.recv() => match msg {
-                            Some(msg) => msg,
-                            None => return State::Finishing(ExitReason::Normal),
-                        },
-                    }
-                }
+            let msg = match std::future::poll_fn(|cx| self.poll_next(cx)).await {
+                Next::Message(msg) => msg,
+                Next::Signal => continue,
                 // Unreachable while the context holds a sender; end cleanly regardless.
-                Err(TryRecvError::Disconnected) => return State::Finishing(ExitReason::Normal),
+                Next::Closed => return State::Finishing(Box::new(ExitReason::Normal)),
             };
-            // Cooperative scheduling: a busy actor yields after its task budget, like any
-            // tokio channel consumer.
-            tokio::task::consume_budget().await;
             if let Some(state) = self.handle_message(msg).await {
                 return state;
             }
         }
     }
 
+    /// A signal while running: `Some(state)` when it ends the running instance.
+    async fn on_signal(&mut self, signal: Signal) -> Option<State> {
+        match signal {
+            Signal::Stop { consult_parent } => {
+                Some(self.after_stop(ExitReason::Stopped, consult_parent))
+            }
+            Signal::Halt { reason, ack } => {
+                self.halt_instance(&reason).await;
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+                Some(State::Halted)
+            }
+            Signal::Resume | Signal::Start { .. } => None,
+            Signal::Terminated(t) => self.deliver_terminated(t).await,
+        }
+    }
+
+    /// The next message, unless a signal is pending. The channel's own waker wakes the
+    /// task for messages; the waker registered with the cell wakes it for signals.
     #[inline]
-    async fn handle_message(&mut self, msg: A::Msg) -> Option<State> {
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Next<A::Msg>> {
+        if self.cell.has_signal() {
+            return Poll::Ready(Next::Signal);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(msg)) => Poll::Ready(Next::Message(msg)),
+            Poll::Ready(None) => Poll::Ready(Next::Closed),
+            Poll::Pending => match self.poll_signal(cx) {
+                Poll::Ready(()) => Poll::Ready(Next::Signal),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    /// Ready once a signal is pending; otherwise makes sure a new signal wakes this task.
+    fn poll_signal(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.cell.has_signal() {
+            return Poll::Ready(());
+        }
+        if !self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.cell.set_waker(cx.waker().clone());
+            self.registered = Some(cx.waker().clone());
+        }
+        // A signal pushed before the waker was in place would have woken nobody.
+        if self.cell.has_signal() { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    #[inline]
+    pub(crate) async fn handle_message(&mut self, msg: A::Msg) -> Option<State> {
         let events = &self.cell.system.events;
         let timing = events.timing_enabled().then(tokio::time::Instant::now);
         let Some(actor) = self.actor.as_mut() else {
-            return Some(State::Finishing(ExitReason::Normal));
+            return Some(State::Finishing(Box::new(ExitReason::Normal)));
         };
         let ctx = &mut self.ctx;
         let outcome = guarded(|| actor.handle(msg, ctx)).await;
@@ -241,7 +276,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                 message_type: self.cell.message_type,
                 reason: DeadLetterReason::HandlerFailed(failure.clone()),
             });
-            return Some(State::Parked(ChildEnd::Failed(failure)));
+            return Some(State::Parked(Box::new(ChildEnd::Failed(failure))));
         }
         if self.ctx.stop_requested {
             return Some(self.after_stop(ExitReason::Normal, true));
@@ -251,13 +286,13 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
 
     async fn deliver_terminated(&mut self, t: Terminated) -> Option<State> {
         let Some(actor) = self.actor.as_mut() else {
-            self.deferred.push_back(t);
+            self.deferred.push(t);
             return None;
         };
         let ctx = &mut self.ctx;
         let outcome = guarded(|| actor.on_terminated(t, ctx)).await;
         if let Some(failure) = self.outcome_to_failure(FailurePhase::Signal, outcome) {
-            return Some(State::Parked(ChildEnd::Failed(failure)));
+            return Some(State::Parked(Box::new(ChildEnd::Failed(failure))));
         }
         if self.ctx.stop_requested {
             return Some(self.after_stop(ExitReason::Normal, true));
@@ -279,7 +314,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             ChildEnd::Exited(reason) => reason.clone(),
         };
         let Some(hook) = self.cell.hook.clone() else {
-            return State::Finishing(exit);
+            return State::Finishing(Box::new(exit));
         };
         let report = ChildReport {
             child: crate::cell::ActorHandle(Arc::clone(&self.cell)),
@@ -287,7 +322,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             end,
         };
         if hook.child_ended(report).is_err() {
-            return State::Finishing(exit);
+            return State::Finishing(Box::new(exit));
         }
         loop {
             let Some(signal) = self.next_signal().await else {
@@ -308,9 +343,9 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                     }
                     return State::Halted;
                 }
-                Signal::Stop { .. } => return State::Finishing(exit),
+                Signal::Stop { .. } => return State::Finishing(Box::new(exit)),
                 Signal::Start { .. } => {}
-                Signal::Terminated(t) => self.deferred.push_back(t),
+                Signal::Terminated(t) => self.deferred.push(t),
             }
         }
     }
@@ -324,27 +359,27 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             match signal {
                 Signal::Start { delay, ack } => {
                     if !delay.is_zero() && self.sleep_unless_stopped(delay).await {
-                        return State::Finishing(ExitReason::Stopped);
+                        return State::Finishing(Box::new(ExitReason::Stopped));
                     }
                     self.start_ack = ack;
                     return State::Starting(Some(self.pending_restart_reason()));
                 }
-                Signal::Stop { .. } => return State::Finishing(ExitReason::Stopped),
+                Signal::Stop { .. } => return State::Finishing(Box::new(ExitReason::Stopped)),
                 Signal::Halt { ack, .. } => {
                     if let Some(ack) = ack {
                         let _ = ack.send(());
                     }
                 }
                 Signal::Resume => {}
-                Signal::Terminated(t) => self.deferred.push_back(t),
+                Signal::Terminated(t) => self.deferred.push(t),
             }
         }
     }
 
-    fn pending_restart_reason(&mut self) -> RestartReason {
+    fn pending_restart_reason(&mut self) -> Box<RestartReason> {
         self.last_restart_reason
             .take()
-            .unwrap_or(RestartReason::Exited(ExitReason::Stopped))
+            .unwrap_or_else(|| Box::new(RestartReason::Exited(ExitReason::Stopped)))
     }
 
     /// Sleeps for a restart delay; returns true if a stop arrived meanwhile.
@@ -355,7 +390,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             while let Some(signal) = self.cell.pop_signal() {
                 match signal {
                     Signal::Stop { .. } => return true,
-                    Signal::Terminated(t) => self.deferred.push_back(t),
+                    Signal::Terminated(t) => self.deferred.push(t),
                     Signal::Halt { ack, .. } => {
                         if let Some(ack) = ack {
                             let _ = ack.send(());
@@ -366,7 +401,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             }
             tokio::select! {
                 () = &mut sleep => return false,
-                () = self.cell.wake.notified() => {}
+                () = std::future::poll_fn(|cx| self.poll_signal(cx)) => {}
             }
         }
     }
@@ -375,13 +410,13 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         if let Some(s) = self.cell.pop_signal() {
             return Some(s);
         }
-        self.cell.wake.notified().await;
+        std::future::poll_fn(|cx| self.poll_signal(cx)).await;
         self.cell.pop_signal()
     }
 
     /// Ends the current instance for a restart: `pre_restart`, children, `post_stop`.
     async fn halt_instance(&mut self, reason: &RestartReason) {
-        self.last_restart_reason = Some(reason.clone());
+        self.last_restart_reason = Some(Box::new(reason.clone()));
         if self.started {
             if let Some(actor) = self.actor.as_mut() {
                 let ctx = &mut self.ctx;
@@ -396,8 +431,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
 
     /// Stops the children (reverse start order) and runs `post_stop` once.
     async fn stop_instance(&mut self) {
-        let children = std::mem::take(&mut lock(&self.cell.children).list);
-        for child in children.iter().rev() {
+        for child in self.cell.take_children(false).iter().rev() {
             child.shutdown(child.shutdown_policy()).await;
         }
         if std::mem::take(&mut self.started) {
@@ -421,7 +455,10 @@ impl<A: Actor, F> Runner<A, F> {
             return;
         }
         let cell = &self.cell;
-        lock(&cell.children).closed = true;
+        let orphans = cell.take_children(true);
+        for child in orphans {
+            child.kill();
+        }
         self.rx.close();
         while let Ok(msg) = self.rx.try_recv() {
             drop(msg);
@@ -434,7 +471,7 @@ impl<A: Actor, F> Runner<A, F> {
         }
         cell.system.unregister(&cell.path, cell.id);
         match &cell.parent {
-            Parent::Root => lock(&cell.system.roots).list.retain(|h| h.id() != cell.id),
+            Parent::Root => lock(&cell.system.roots).remove(cell.id),
             Parent::Actor(weak) => {
                 if let Some(parent) = weak.upgrade() {
                     parent.forget_child(cell.id);
@@ -465,11 +502,8 @@ impl<A: Actor, F> Drop for Runner<A, F> {
         if self.finalized {
             return;
         }
-        // Aborted (kill, deadline) or unwinding: children go down with us.
-        let children = std::mem::take(&mut lock(&self.cell.children).list);
-        for child in &children {
-            child.kill();
-        }
+        // Aborted (kill, deadline) or unwinding: children go down with us (finalize kills
+        // them).
         self.finalize(ExitReason::Killed);
     }
 }

@@ -127,25 +127,22 @@ where
 
     // Join the parent's children first (refused once the parent is stopping), then the
     // registry; undo the first if the second fails.
-    let siblings = match parent {
-        Some(p) => &p.children,
-        None => &system.roots,
+    let joined = match parent {
+        Some(p) => p.add_child(handle.clone()),
+        None => lock(&system.roots).add(handle.clone()),
     };
-    {
-        let mut children = lock(siblings);
-        if children.closed {
-            return Err(SpawnError::ParentStopping {
-                parent: parent_path,
-            });
-        }
-        children.list.push(handle.clone());
+    if !joined {
+        return Err(SpawnError::ParentStopping { parent: parent_path });
     }
     let entry = RegistryEntry {
         handle: handle.clone(),
         typed: inner,
     };
     if let Err(e) = system.register(entry) {
-        lock(siblings).list.retain(|h| h.id() != cell.id);
+        match parent {
+            Some(p) => p.forget_child(cell.id),
+            None => lock(&system.roots).remove(cell.id),
+        }
         return Err(e);
     }
 

@@ -222,11 +222,7 @@ impl ActorSystem {
     /// ended when `deadline` passes is aborted. New spawns are refused from the start.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.shared.shutting_down.store(true, Ordering::Release);
-        let roots = {
-            let mut roots = lock(&self.shared.roots);
-            roots.closed = true;
-            roots.list.clone()
-        };
+        let roots = lock(&self.shared.roots).take(true);
         let mut report = ShutdownReport::default();
         let graceful = async {
             for actor in roots.iter().rev() {

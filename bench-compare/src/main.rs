@@ -228,7 +228,18 @@ fn cases() -> Vec<Case> {
             BytesPerActor,
             memory("raw"),
         ),
-        case(MEMORY, "palisade", BytesPerActor, memory("palisade")),
+        case(
+            MEMORY,
+            "palisade (u64 messages, as the floor)",
+            BytesPerActor,
+            memory("palisade-u64"),
+        ),
+        case(
+            MEMORY,
+            "palisade (16-byte message enum)",
+            BytesPerActor,
+            memory("palisade"),
+        ),
         case(MEMORY, "ractor", BytesPerActor, memory("ractor")),
         case(MEMORY, "kameo", BytesPerActor, memory("kameo")),
         // The current-thread groups: actix against Palisade and raw tokio.
@@ -287,6 +298,7 @@ fn memory_child(peer: &str) -> Result<f64, String> {
     match peer {
         "raw" => raw::memory(&harness::multi_thread()),
         "palisade" => palisade::memory(&harness::multi_thread()),
+        "palisade-u64" => palisade::memory_u64(&harness::multi_thread()),
         "ractor" => ractor_peer::memory(&harness::multi_thread()),
         "kameo" => kameo_peer::memory(&harness::multi_thread()),
         "raw-ct" => raw::memory(&harness::current_thread()),
@@ -434,15 +446,15 @@ fn json_string(s: &str) -> String {
     out
 }
 
-/// Writes the successful rows as a JSON array (`median_ns` holds the value in the row's
-/// unit). Error rows are left out: `median_ns` must be a number for `cargo xtask bench`.
+/// Writes the successful rows as a JSON array (`median` holds the value in the row's
+/// unit). Error rows are left out: `median` must be a number for `cargo xtask bench`.
 fn write_json(path: &str, rows: &[Row]) -> Result<(), String> {
     let items: Vec<String> = rows
         .iter()
         .filter_map(|row| {
             let v = row.value.as_ref().ok()?;
             Some(format!(
-                "  {{ \"group\": {}, \"name\": {}, \"median_ns\": {}, \"unit\": {} }}",
+                "  {{ \"group\": {}, \"name\": {}, \"median\": {}, \"unit\": {} }}",
                 json_string(&row.group),
                 json_string(row.name),
                 if v.is_finite() {

@@ -11,10 +11,14 @@ use palisade_actor_core::{
     Actor, ActorRef, ActorResult, ActorSystem, Context, MailboxConfig, OverflowPolicy, ReplyTo,
     SpawnOptions,
 };
+use palisade_supervision::{Backoff, ChildSpec, SupervisionStrategy, Supervisor};
 use tokio::runtime::Runtime;
 
 use crate::harness::{self, Config, check_count, err, measure, run_batch, timed};
-use crate::{ASK_ROUND_TRIPS, MAILBOX_CAPACITY, ROUND_ROBIN_ACTORS, SPAWNS_PER_REP, TELL_MESSAGES};
+use crate::{
+    ASK_ROUND_TRIPS, MAILBOX_CAPACITY, RESTARTS_PER_REP, ROUND_ROBIN_ACTORS, SPAWNS_PER_REP,
+    TELL_MESSAGES,
+};
 
 struct Counter(u64);
 
@@ -153,33 +157,114 @@ pub fn spawn_stop(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
     })
 }
 
-/// Group 5: supervised child that panics on `Boom`; time from sending `Boom` until the
-/// next message (sent right after it) has been answered by the restarted instance, us/op.
-///
-/// TODO(palisade-supervision): fill in once `palisade-supervision`'s API is ready. Mirror
-/// `kameo_peer::restart_after_panic`: a child whose `Boom` handler panics with
-/// `crate::BOOM` (the panic hook silences exactly that message), a `Get`-like message that
-/// returns the instance's incarnation (`ctx.incarnation()`), a restart policy with no
-/// restart limit and no back-off delay, `RESTARTS_PER_REP` restarts per repetition, and
-/// `measure(..)` divided by 1000 for us/op. Return `Some(result)` then.
-pub fn restart_after_panic(_rt: &Runtime, _cfg: &Config) -> Option<Result<f64, String>> {
-    None
+/// Group 5: a supervised child that panics on `Boom`; one op is `tell(Boom)` then
+/// `ask(Ping)` sent right after it, ending when the reply from the *next* incarnation
+/// arrives (checked). One-for-one, no backoff, no intensity limit, bounded(1024) mailbox:
+/// the same setup as `kameo_peer::restart_after_panic`. In Palisade the ask is never
+/// bounced: it waits in the mailbox, which survives the restart.
+pub fn restart_after_panic(rt: &Runtime, cfg: &Config) -> Option<Result<f64, String>> {
+    Some(restart_after_panic_inner(rt, cfg))
+}
+
+struct Fragile;
+
+enum FragileMsg {
+    Boom,
+    Ping(ReplyTo<u64>),
+}
+
+impl Actor for Fragile {
+    type Msg = FragileMsg;
+
+    async fn handle(&mut self, msg: FragileMsg, ctx: &mut Context<Self>) -> ActorResult {
+        match msg {
+            FragileMsg::Boom => panic!("{}", crate::BOOM),
+            FragileMsg::Ping(reply) => {
+                let _ = reply.send(ctx.incarnation());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn restart_after_panic_inner(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    with_system(rt, |system| {
+        let child = harness::setup(rt, async {
+            let strategy = SupervisionStrategy::one_for_one()
+                .backoff(Backoff::none())
+                .intensity(u32::MAX, Duration::from_secs(1));
+            let spec = ChildSpec::new("fragile", || Fragile).mailbox(MailboxConfig::bounded(
+                MAILBOX_CAPACITY,
+                OverflowPolicy::Wait,
+            ));
+            let sup = Supervisor::spawn(system, "sup", strategy, vec![spec]).map_err(err)?;
+            sup.stats().await.map_err(err)?;
+            sup.child::<FragileMsg>("fragile").map_err(err)
+        })?;
+        measure(cfg, RESTARTS_PER_REP, |reps| {
+            let child = child.clone();
+            run_batch(rt, async move {
+                let mut incarnation = child.ask(FragileMsg::Ping).await.map_err(err)?;
+                let start = Instant::now();
+                for _ in 0..reps * RESTARTS_PER_REP {
+                    child.tell(FragileMsg::Boom).await.map_err(err)?;
+                    let next = child.ask(FragileMsg::Ping).await.map_err(err)?;
+                    if next != incarnation + 1 {
+                        return Err(format!(
+                            "Ping answered by incarnation {next}, expected {}",
+                            incarnation + 1
+                        ));
+                    }
+                    incarnation = next;
+                }
+                Ok(start.elapsed())
+            })
+        })
+        .map(|ns| ns / 1000.0)
+    })
+}
+
+/// An idle actor taking plain `u64` messages: the raw floor's payload, so that the
+/// mailbox block (32 slots of the message type, allocated by tokio up front) is the same.
+struct Sink;
+
+impl Actor for Sink {
+    type Msg = u64;
+
+    async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> ActorResult {
+        black_box(n);
+        Ok(())
+    }
 }
 
 /// Group 6 (child process): RSS delta over spawning 100,000 idle counters (refs kept).
 pub fn memory(rt: &Runtime) -> Result<f64, String> {
+    memory_of(rt, spawn_counter)
+}
+
+/// Group 6 (child process): the same with `u64` messages, as the raw floor.
+pub fn memory_u64(rt: &Runtime) -> Result<f64, String> {
+    memory_of(rt, |system| {
+        system.spawn_with(mailbox(), || Sink).map_err(err)
+    })
+}
+
+fn memory_of<M: Send + 'static>(
+    rt: &Runtime,
+    spawn: impl Fn(&ActorSystem) -> Result<ActorRef<M>, String>,
+) -> Result<f64, String> {
     let system = rt.block_on(async { ActorSystem::new("bench") });
     rt.block_on(async {
-        let mut refs: Vec<ActorRef<Msg>> = Vec::with_capacity(harness::MEMORY_ACTORS);
+        let mut refs: Vec<ActorRef<M>> = Vec::with_capacity(harness::MEMORY_ACTORS);
         // Warm-up: first spawn initialises the system's lazy state.
-        let warm = spawn_counter(&system)?;
+        let warm = spawn(&system)?;
         warm.stop();
         warm.handle().wait_stopped().await;
         harness::settle().await;
 
         let before = harness::rss_bytes()?;
         for _ in 0..harness::MEMORY_ACTORS {
-            refs.push(spawn_counter(&system)?);
+            refs.push(spawn(&system)?);
         }
         harness::settle().await;
         let after = harness::rss_bytes()?;

@@ -3,7 +3,8 @@
 //!
 //! The bench-compare binary is called with `--json PATH` and must write to
 //! `PATH` a JSON array of objects
-//! `{ "group": str, "name": str, "median_ns": number, "unit": str }`.
+//! `{ "group": str, "name": str, "median": number, "unit": str }`; `median` is in the
+//! row's unit (nanoseconds for `ns/…` units).
 //! The table replaces whatever lies between the marker lines
 //! [`BEGIN_MARKER`] and [`END_MARKER`] of `docs/benchmarks.md` (the section is
 //! appended when the markers are missing).
@@ -28,7 +29,7 @@ pub(crate) struct Row {
     /// Benchmark name within the group (typically the implementation).
     pub(crate) name: String,
     /// Median time in nanoseconds.
-    pub(crate) median_ns: f64,
+    pub(crate) median: f64,
     /// What one measured iteration is (e.g. `msg`, `op`); `""` or `ns` for none.
     pub(crate) unit: String,
 }
@@ -54,16 +55,13 @@ pub(crate) fn parse_rows(json: &str) -> Result<Vec<Row>, String> {
                         )
                     })
             };
-            let median_ns = item
-                .get("median_ns")
-                .and_then(Value::as_f64)
-                .ok_or_else(|| {
-                    format!("bench-compare JSON: row {index}: `median_ns` missing or not a number")
-                })?;
+            let median = item.get("median").and_then(Value::as_f64).ok_or_else(|| {
+                format!("bench-compare JSON: row {index}: `median` missing or not a number")
+            })?;
             Ok(Row {
                 group: text("group")?,
                 name: text("name")?,
-                median_ns,
+                median,
                 unit: text("unit")?,
             })
         })
@@ -91,13 +89,22 @@ fn format_ns(ns: f64) -> String {
     format!("{value:.digits$} {unit}")
 }
 
-/// The median cell: the time, followed by `/unit` when the row has a unit.
+/// The median cell. Units starting with `ns/` (such as `ns/msg`) hold nanoseconds and are
+/// scaled (`1.20 µs/msg`); any other unit (`us/op`, `bytes/actor`) is printed as is.
 fn format_median(row: &Row) -> String {
-    let per = row.unit.strip_prefix("ns/").unwrap_or(&row.unit);
-    if per.is_empty() || per == "ns" {
-        format_ns(row.median_ns)
-    } else {
-        format!("{}/{per}", format_ns(row.median_ns))
+    match row.unit.strip_prefix("ns/") {
+        Some(per) => format!("{}/{per}", format_ns(row.median)),
+        None if row.unit.is_empty() || row.unit == "ns" => format_ns(row.median),
+        None => {
+            let digits = if row.median < 10.0 {
+                2
+            } else if row.median < 100.0 {
+                1
+            } else {
+                0
+            };
+            format!("{:.digits$} {}", row.median, row.unit)
+        }
     }
 }
 
@@ -125,8 +132,8 @@ pub(crate) fn render_table(rows: &[Row]) -> String {
             continue;
         };
         for row in std::iter::once(baseline).chain(members) {
-            let ratio = if baseline.median_ns > 0.0 && row.median_ns.is_finite() {
-                format!("{:.2}x", row.median_ns / baseline.median_ns)
+            let ratio = if baseline.median > 0.0 && row.median.is_finite() {
+                format!("{:.2}x", row.median / baseline.median)
             } else {
                 "n/a".to_owned()
             };
@@ -249,11 +256,11 @@ pub(crate) fn run() -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn row(group: &str, name: &str, median_ns: f64, unit: &str) -> Row {
+    fn row(group: &str, name: &str, median: f64, unit: &str) -> Row {
         Row {
             group: group.to_owned(),
             name: name.to_owned(),
-            median_ns,
+            median,
             unit: unit.to_owned(),
         }
     }
@@ -261,9 +268,9 @@ mod tests {
     #[test]
     fn renders_groups_with_ratio_to_first_row() {
         let rows = vec![
-            row("tell", "palisade", 120.0, "msg"),
+            row("tell", "palisade", 120.0, "ns/msg"),
             row("ask", "palisade", 2_500.0, ""),
-            row("tell", "peer", 60.0, "msg"),
+            row("tell", "peer", 60.0, "ns/msg"),
             row("ask", "peer", 5_000.0, "ns"),
         ];
         assert_eq!(
@@ -275,6 +282,20 @@ mod tests {
              | ask | palisade | 2.50 µs | 1.00x |\n\
              | ask | peer | 5.00 µs | 2.00x |\n"
         );
+    }
+
+    #[test]
+    fn units_other_than_nanoseconds_print_as_they_are() {
+        let rows = vec![
+            row("mem", "a", 1747.0, "bytes/actor"),
+            row("r", "b", 4.5, "us/op"),
+        ];
+        let table = render_table(&rows);
+        assert!(
+            table.contains("| mem | a | 1747 bytes/actor | 1.00x |"),
+            "{table}"
+        );
+        assert!(table.contains("| r | b | 4.50 us/op | 1.00x |"), "{table}");
     }
 
     #[test]
@@ -333,8 +354,8 @@ mod tests {
     #[test]
     fn parses_rows() {
         let json = r#"[
-            {"group": "tell", "name": "palisade", "median_ns": 120.5, "unit": "msg"},
-            {"group": "tell", "name": "peer", "median_ns": 60, "unit": ""}
+            {"group": "tell", "name": "palisade", "median": 120.5, "unit": "msg"},
+            {"group": "tell", "name": "peer", "median": 60, "unit": ""}
         ]"#;
         assert_eq!(
             parse_rows(json).expect("parses"),

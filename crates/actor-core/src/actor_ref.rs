@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cell::{ActorHandle, Cell};
-use crate::dead_letters::{DeadLetter, DeadLetterReason};
+use crate::dead_letters::DeadLetterReason;
 use crate::error::{AskError, SendError};
 use crate::id::{ActorId, ActorPath};
 use crate::mailbox::{MailboxTx, OverflowPolicy};
@@ -19,49 +19,46 @@ use crate::mailbox::{MailboxTx, OverflowPolicy};
 /// printed as `path#id`. It stays valid across restarts: it addresses the actor, not one
 /// instance, and messages queued before a restart are handled by the next instance.
 pub struct ActorRef<M> {
-    inner: Arc<RefInner<M>>,
-}
-
-pub(crate) struct RefInner<M> {
-    pub(crate) cell: Arc<Cell>,
-    pub(crate) tx: MailboxTx<M>,
+    cell: Arc<Cell>,
+    tx: MailboxTx<M>,
 }
 
 impl<M> Clone for ActorRef<M> {
     fn clone(&self) -> Self {
         ActorRef {
-            inner: Arc::clone(&self.inner),
+            cell: Arc::clone(&self.cell),
+            tx: self.tx.clone(),
         }
     }
 }
 
 impl<M: Send + 'static> ActorRef<M> {
-    pub(crate) fn from_inner(inner: Arc<RefInner<M>>) -> Self {
-        ActorRef { inner }
+    pub(crate) fn new(cell: Arc<Cell>, tx: MailboxTx<M>) -> Self {
+        ActorRef { cell, tx }
     }
 
     pub(crate) fn cell(&self) -> &Arc<Cell> {
-        &self.inner.cell
+        &self.cell
     }
 
     /// The actor's id.
     pub fn id(&self) -> ActorId {
-        self.inner.cell.id
+        self.cell.id
     }
 
     /// The actor's path.
     pub fn path(&self) -> &ActorPath {
-        &self.inner.cell.path
+        &self.cell.path
     }
 
     /// The untyped handle (watch, stop, supervise).
     pub fn handle(&self) -> ActorHandle {
-        ActorHandle(Arc::clone(&self.inner.cell))
+        ActorHandle(Arc::clone(&self.cell))
     }
 
     /// True until the actor has ended for good.
     pub fn is_alive(&self) -> bool {
-        !self.inner.cell.is_done()
+        !self.cell.is_done()
     }
 
     /// Asks the actor to stop; see `ActorHandle::stop`.
@@ -81,7 +78,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// `Dropped` (message dead-lettered by the drop policy).
     #[inline]
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        match &self.inner.tx {
+        match &self.tx {
             MailboxTx::Bounded(tx, OverflowPolicy::Wait) => match tx.send(msg).await {
                 Ok(()) => Ok(()),
                 Err(mpsc::error::SendError(msg)) => Err(self.stopped(msg)),
@@ -96,7 +93,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// As `tell`; a full mailbox under `Wait` returns `MailboxFull` with the message.
     #[inline]
     pub fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
-        match &self.inner.tx {
+        match &self.tx {
             MailboxTx::Unbounded(tx) => tx
                 .send(msg)
                 .map_err(|mpsc::error::SendError(msg)| self.stopped(msg)),
@@ -170,13 +167,7 @@ impl<M: Send + 'static> ActorRef<M> {
 
     fn dead_letter(&self, msg: M, reason: DeadLetterReason) {
         drop(msg);
-        let cell = &self.inner.cell;
-        cell.system.dead_letters.publish(DeadLetter {
-            target: cell.id,
-            path: cell.path.clone(),
-            message_type: cell.message_type,
-            reason,
-        });
+        self.cell.dead_letter(reason);
     }
 
     fn ask_send_error(&self, e: SendError<M>) -> AskError {
@@ -201,7 +192,7 @@ impl<M: Send + 'static> ActorRef<M> {
 
 impl<M> PartialEq for ActorRef<M> {
     fn eq(&self, other: &Self) -> bool {
-        self.inner.cell.id == other.inner.cell.id
+        self.cell.id == other.cell.id
     }
 }
 
@@ -209,23 +200,19 @@ impl<M> Eq for ActorRef<M> {}
 
 impl<M> Hash for ActorRef<M> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.inner.cell.id.hash(state);
+        self.cell.id.hash(state);
     }
 }
 
 impl<M> fmt::Debug for ActorRef<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ActorRef({}{})",
-            self.inner.cell.path, self.inner.cell.id
-        )
+        write!(f, "ActorRef({}{})", self.cell.path, self.cell.id)
     }
 }
 
 impl<M> fmt::Display for ActorRef<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.inner.cell.path, self.inner.cell.id)
+        write!(f, "{}{}", self.cell.path, self.cell.id)
     }
 }
 

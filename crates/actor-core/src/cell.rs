@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
+use crate::dead_letters::{DeadLetter, DeadLetterReason};
 use crate::failure::{ExitReason, Failure, RestartReason, Terminated};
 use crate::id::{ActorId, ActorPath};
 use crate::system::SystemShared;
@@ -103,6 +104,8 @@ struct WatchState {
     terminated: Option<Terminated>,
     /// Watchers already told of the end: a repeated watch does not tell them twice.
     notified: Vec<ActorId>,
+    /// Woken when the actor has ended; made on the first `wait_stopped`.
+    done: Option<Arc<Notify>>,
 }
 
 /// An actor's children (or the system's top-level actors), in start order: ids grow
@@ -151,14 +154,15 @@ struct CellState {
     signals: VecDeque<Signal>,
     waker: Option<Waker>,
     children: Children,
-    /// Boxed: most actors are never watched.
+    /// Boxed: most actors are never watched nor waited for.
     watch: Option<Box<WatchState>>,
+    abort: Option<AbortHandle>,
 }
 
 pub(crate) struct Cell {
     pub(crate) id: ActorId,
     pub(crate) path: ActorPath,
-    pub(crate) message_type: &'static str,
+    message_type: fn() -> &'static str,
     pub(crate) system: Arc<SystemShared>,
     pub(crate) parent: Parent,
     pub(crate) hook: Option<Arc<dyn SupervisionHook>>,
@@ -167,8 +171,6 @@ pub(crate) struct Cell {
     done: AtomicBool,
     pub(crate) incarnation: AtomicU64,
     state: Mutex<CellState>,
-    done_notify: Notify,
-    pub(crate) abort: OnceLock<AbortHandle>,
 }
 
 /// Locks a mutex, recovering the data if a panic poisoned it: every critical section in
@@ -180,7 +182,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Cell {
     pub(crate) fn new(
         path: ActorPath,
-        message_type: &'static str,
+        message_type: fn() -> &'static str,
         system: Arc<SystemShared>,
         parent: Parent,
         hook: Option<Arc<dyn SupervisionHook>>,
@@ -198,8 +200,21 @@ impl Cell {
             done: AtomicBool::new(false),
             incarnation: AtomicU64::new(0),
             state: Mutex::new(CellState::default()),
-            done_notify: Notify::new(),
-            abort: OnceLock::new(),
+        }
+    }
+
+    /// The Rust type name of the actor's messages.
+    pub(crate) fn message_type(&self) -> &'static str {
+        (self.message_type)()
+    }
+
+    pub(crate) fn set_abort(&self, abort: AbortHandle) {
+        lock(&self.state).abort = Some(abort);
+    }
+
+    pub(crate) fn abort(&self) {
+        if let Some(a) = &lock(&self.state).abort {
+            a.abort();
         }
     }
 
@@ -254,6 +269,17 @@ impl Cell {
         lock(&self.state).children.snapshot()
     }
 
+    /// Publishes a dead letter addressed to this actor.
+    #[cold]
+    pub(crate) fn dead_letter(&self, reason: DeadLetterReason) {
+        self.system.dead_letters.publish(DeadLetter {
+            target: self.id,
+            path: self.path.clone(),
+            message_type: self.message_type(),
+            reason,
+        });
+    }
+
     /// Registers `watcher`; if this actor has already ended, the watcher is told at once.
     pub(crate) fn add_watcher(&self, watcher: ActorHandle) {
         let mut st = lock(&self.state);
@@ -297,7 +323,13 @@ impl Cell {
 
     pub(crate) fn mark_done(&self) {
         self.done.store(true, Ordering::Release);
-        self.done_notify.notify_waiters();
+        let mut st = lock(&self.state);
+        st.abort = None;
+        let done = st.watch.as_mut().and_then(|w| w.done.take());
+        drop(st);
+        if let Some(done) = done {
+            done.notify_waiters();
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -306,14 +338,27 @@ impl Cell {
 
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
         let st = lock(&self.state);
-        st.watch.as_ref().and_then(|w| w.terminated.as_ref()).map(|t| t.reason.clone())
+        st.watch
+            .as_ref()
+            .and_then(|w| w.terminated.as_ref())
+            .map(|t| t.reason.clone())
     }
 
     pub(crate) async fn wait_done(&self) {
         loop {
-            let notified = self.done_notify.notified();
+            if self.is_done() {
+                return;
+            }
+            let done = {
+                let mut st = lock(&self.state);
+                let w = st.watch.get_or_insert_with(Box::default);
+                Arc::clone(w.done.get_or_insert_with(|| Arc::new(Notify::new())))
+            };
+            let notified = done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // `mark_done` sets the flag before it notifies: either we see the flag now, or
+            // the enabled `notified` is woken.
             if self.is_done() {
                 return;
             }
@@ -342,7 +387,7 @@ impl ActorHandle {
 
     /// The Rust type name of the messages it takes.
     pub fn message_type(&self) -> &'static str {
-        self.0.message_type
+        self.0.message_type()
     }
 
     /// True until the actor has ended for good (a restart does not end it).
@@ -367,9 +412,7 @@ impl ActorHandle {
     /// Aborts the actor's task at once: `post_stop` does not run, queued messages go to
     /// dead letters, watchers see `ExitReason::Killed`. Its children are killed too.
     pub fn kill(&self) {
-        if let Some(a) = self.0.abort.get() {
-            a.abort();
-        }
+        self.0.abort();
     }
 
     /// Waits until the actor has ended for good and returns why.

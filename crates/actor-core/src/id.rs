@@ -1,6 +1,8 @@
 //! Actor identity: a process-unique numeric id and a hierarchical path.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,48 +30,90 @@ impl fmt::Display for ActorId {
 
 /// Where an actor sits in the tree, such as `/user/orders/worker-3`.
 ///
-/// Cloning is cheap (a reference count). Top-level actors live under `/user`, actors the
-/// runtime itself spawns under `/system`.
+/// Cloning is cheap (a reference count). Top-level actors live under `/user`. The path of
+/// an anonymous actor (`/user/$42`) is kept as its parent's path plus its id, so spawning
+/// one allocates no string.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ActorPath(Arc<str>);
+pub struct ActorPath {
+    base: Arc<str>,
+    anonymous: Option<NonZeroU64>,
+}
 
 impl ActorPath {
     pub(crate) fn user_root() -> Self {
-        ActorPath(Arc::from("/user"))
-    }
-
-    pub(crate) fn child(&self, name: &str) -> Self {
-        let mut s = String::with_capacity(self.0.len() + 1 + name.len());
-        s.push_str(&self.0);
-        s.push('/');
-        s.push_str(name);
-        ActorPath(Arc::from(s))
+        ActorPath {
+            base: Arc::from("/user"),
+            anonymous: None,
+        }
     }
 
     pub(crate) fn from_str_unchecked(path: &str) -> Self {
-        ActorPath(Arc::from(path))
+        ActorPath {
+            base: Arc::from(path),
+            anonymous: None,
+        }
     }
 
-    /// The path as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    fn full(&self) -> Cow<'_, str> {
+        match self.anonymous {
+            None => Cow::Borrowed(&self.base),
+            Some(id) => Cow::Owned(format!("{}/${id}", self.base)),
+        }
+    }
+
+    pub(crate) fn child(&self, name: &str) -> Self {
+        let parent = self.full();
+        let mut s = String::with_capacity(parent.len() + 1 + name.len());
+        s.push_str(&parent);
+        s.push('/');
+        s.push_str(name);
+        ActorPath {
+            base: Arc::from(s),
+            anonymous: None,
+        }
+    }
+
+    pub(crate) fn anonymous_child(&self, id: ActorId) -> Self {
+        let id = NonZeroU64::new(id.as_u64()).unwrap_or(NonZeroU64::MIN);
+        match self.anonymous {
+            None => ActorPath {
+                base: Arc::clone(&self.base),
+                anonymous: Some(id),
+            },
+            Some(_) => ActorPath {
+                base: Arc::from(&*self.full()),
+                anonymous: Some(id),
+            },
+        }
+    }
+
+    /// True for a generated (`$<id>`) name.
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous.is_some()
     }
 
     /// The last segment: the actor's own name.
-    pub fn name(&self) -> &str {
-        self.0.rsplit('/').next().unwrap_or(&self.0)
+    pub fn name(&self) -> Cow<'_, str> {
+        match self.anonymous {
+            None => Cow::Borrowed(self.base.rsplit('/').next().unwrap_or(&self.base)),
+            Some(id) => Cow::Owned(format!("${id}")),
+        }
     }
 }
 
 impl fmt::Display for ActorPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.base)?;
+        if let Some(id) = self.anonymous {
+            write!(f, "/${id}")?;
+        }
+        Ok(())
     }
 }
 
 impl fmt::Debug for ActorPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(&*self.full(), f)
     }
 }
 
@@ -101,8 +145,21 @@ mod tests {
     #[test]
     fn child_path_appends_segment() {
         let p = ActorPath::user_root().child("orders").child("worker-3");
-        assert_eq!(p.as_str(), "/user/orders/worker-3");
+        assert_eq!(p.to_string(), "/user/orders/worker-3");
         assert_eq!(p.name(), "worker-3");
+    }
+
+    #[test]
+    fn anonymous_paths_print_their_id() {
+        let id = ActorId::next();
+        let p = ActorPath::user_root().anonymous_child(id);
+        assert_eq!(p.to_string(), format!("/user/${}", id.as_u64()));
+        assert!(p.is_anonymous());
+        let nested = p.anonymous_child(id).child("x");
+        assert_eq!(
+            nested.to_string(),
+            format!("/user/${0}/${0}/x", id.as_u64())
+        );
     }
 
     #[test]

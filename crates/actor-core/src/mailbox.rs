@@ -59,6 +59,15 @@ pub(crate) enum MailboxTx<M> {
     Unbounded(mpsc::UnboundedSender<M>),
 }
 
+impl<M> Clone for MailboxTx<M> {
+    fn clone(&self) -> Self {
+        match self {
+            MailboxTx::Bounded(tx, policy) => MailboxTx::Bounded(tx.clone(), *policy),
+            MailboxTx::Unbounded(tx) => MailboxTx::Unbounded(tx.clone()),
+        }
+    }
+}
+
 pub(crate) enum MailboxRx<M> {
     Bounded(mpsc::Receiver<M>),
     Unbounded(mpsc::UnboundedReceiver<M>),
@@ -81,10 +90,20 @@ impl<M> MailboxRx<M> {
     /// Polls for the next message; registers the task's waker with the channel when
     /// empty. Counts against tokio's cooperative budget like `recv`.
     #[inline]
-    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<M>> {
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<M>> {
         match self {
             MailboxRx::Bounded(rx) => rx.poll_recv(cx),
             MailboxRx::Unbounded(rx) => rx.poll_recv(cx),
+        }
+    }
+
+    pub(crate) async fn recv(&mut self) -> Option<M> {
+        match self {
+            MailboxRx::Bounded(rx) => rx.recv().await,
+            MailboxRx::Unbounded(rx) => rx.recv().await,
         }
     }
 

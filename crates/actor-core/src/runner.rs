@@ -5,15 +5,14 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
-use std::task::{Poll, Waker};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Poll, Waker};
 use std::time::Duration;
-
 
 use crate::actor::{Actor, Context};
 use crate::cell::{Cell, ChildEnd, ChildReport, Parent, Signal, lock};
-use crate::dead_letters::{DeadLetter, DeadLetterReason};
+use crate::dead_letters::DeadLetterReason;
 use crate::error::ActorError;
 use crate::events::LifecycleEvent;
 use crate::failure::{
@@ -39,14 +38,21 @@ pub(crate) struct Runner<A: Actor, F> {
     rx: MailboxRx<A::Msg>,
     ctx: Context<A>,
     /// Watch signals that arrived while no instance was running.
-    deferred: Vec<Terminated>,
-    /// Why the current halt happened, handed to the next instance's `post_restart`.
-    last_restart_reason: Option<Box<RestartReason>>,
-    /// Told when the instance being started has finished starting.
-    start_ack: Option<tokio::sync::oneshot::Sender<()>>,
+    /// State needed only around restarts and watches, boxed to keep the task small.
+    cold: Option<Box<Cold>>,
     /// The waker last given to the cell (for signals); re-registered only if it changes.
     registered: Option<Waker>,
     finalized: bool,
+}
+
+#[derive(Default)]
+struct Cold {
+    /// Watch signals that arrived while no instance was running.
+    deferred: Vec<Terminated>,
+    /// Why the current halt happened, handed to the next instance's `post_restart`.
+    last_restart_reason: Option<RestartReason>,
+    /// Told when the instance being started has finished starting.
+    start_ack: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// What the running loop waits for: a message, a signal, or the end of the mailbox.
@@ -74,9 +80,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             started: false,
             rx,
             ctx,
-            deferred: Vec::new(),
-            last_restart_reason: None,
-            start_ack: None,
+            cold: None,
             registered: None,
             finalized: false,
         }
@@ -92,7 +96,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                 state = match state {
                     State::Starting(reason) => {
                         let next = this.start_instance(reason).await;
-                        if let Some(ack) = this.start_ack.take() {
+                        if let Some(ack) = this.cold.as_mut().and_then(|c| c.start_ack.take()) {
                             let _ = ack.send(());
                         }
                         next
@@ -102,8 +106,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                     State::Parked(end) => Box::pin(this.park(*end)).await,
                     State::Halted => Box::pin(this.wait_halted()).await,
                     State::Finishing(reason) => {
-                        Box::pin(this.stop_instance()).await;
-                        this.finalize(*reason);
+                        Box::pin(this.finish(*reason)).await;
                         return;
                     }
                 }
@@ -140,7 +143,9 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             Ok(actor) => actor,
             Err(p) => {
                 let kind = FailureKind::Panic(panic_message(&*p));
-                return State::Parked(Box::new(ChildEnd::Failed(self.failure(FailurePhase::Start, kind))));
+                return State::Parked(Box::new(ChildEnd::Failed(
+                    self.failure(FailurePhase::Start, kind),
+                )));
             }
         };
         let incarnation = self.cell.incarnation.fetch_add(1, Ordering::AcqRel) + 1;
@@ -168,7 +173,8 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                 reason: *reason,
             },
         });
-        for t in self.deferred.drain(..) {
+        let deferred = self.cold.as_mut().map(|c| std::mem::take(&mut c.deferred));
+        for t in deferred.into_iter().flatten() {
             self.cell.push_signal(Signal::Terminated(t));
         }
         State::Running
@@ -186,8 +192,13 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     pub(crate) async fn run_instance(&mut self) -> State {
         loop {
             while self.cell.has_signal() {
-                let Some(signal) = self.cell.pop_signal() else { break };
-                // Boxed: signals are rare, and this keeps every actor's task small.
+                let Some(signal) = self.cell.pop_signal() else {
+                    break;
+                };
+                if let Signal::Stop { consult_parent } = signal {
+                    return self.after_stop(ExitReason::Stopped, consult_parent);
+                }
+                // Boxed: other signals are rare, and this keeps every actor's task small.
                 if let Some(state) = Box::pin(self.on_signal(signal)).await {
                     return state;
                 }
@@ -203,6 +214,10 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                 return state;
             }
         }
+    }
+
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
     }
 
     /// A signal while running: `Some(state)` when it ends the running instance.
@@ -245,12 +260,20 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         if self.cell.has_signal() {
             return Poll::Ready(());
         }
-        if !self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             self.cell.set_waker(cx.waker().clone());
             self.registered = Some(cx.waker().clone());
         }
         // A signal pushed before the waker was in place would have woken nobody.
-        if self.cell.has_signal() { Poll::Ready(()) } else { Poll::Pending }
+        if self.cell.has_signal() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     #[inline]
@@ -270,12 +293,8 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             });
         }
         if let Some(failure) = self.outcome_to_failure(FailurePhase::Message, outcome) {
-            self.cell.system.dead_letters.publish(DeadLetter {
-                target: self.cell.id,
-                path: self.cell.path.clone(),
-                message_type: self.cell.message_type,
-                reason: DeadLetterReason::HandlerFailed(failure.clone()),
-            });
+            self.cell
+                .dead_letter(DeadLetterReason::HandlerFailed(failure.clone()));
             return Some(State::Parked(Box::new(ChildEnd::Failed(failure))));
         }
         if self.ctx.stop_requested {
@@ -286,7 +305,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
 
     async fn deliver_terminated(&mut self, t: Terminated) -> Option<State> {
         let Some(actor) = self.actor.as_mut() else {
-            self.deferred.push(t);
+            self.cold().deferred.push(t);
             return None;
         };
         let ctx = &mut self.ctx;
@@ -345,7 +364,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                 }
                 Signal::Stop { .. } => return State::Finishing(Box::new(exit)),
                 Signal::Start { .. } => {}
-                Signal::Terminated(t) => self.deferred.push(t),
+                Signal::Terminated(t) => self.cold().deferred.push(t),
             }
         }
     }
@@ -361,7 +380,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                     if !delay.is_zero() && self.sleep_unless_stopped(delay).await {
                         return State::Finishing(Box::new(ExitReason::Stopped));
                     }
-                    self.start_ack = ack;
+                    self.cold().start_ack = ack;
                     return State::Starting(Some(self.pending_restart_reason()));
                 }
                 Signal::Stop { .. } => return State::Finishing(Box::new(ExitReason::Stopped)),
@@ -371,15 +390,14 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
                     }
                 }
                 Signal::Resume => {}
-                Signal::Terminated(t) => self.deferred.push(t),
+                Signal::Terminated(t) => self.cold().deferred.push(t),
             }
         }
     }
 
     fn pending_restart_reason(&mut self) -> Box<RestartReason> {
-        self.last_restart_reason
-            .take()
-            .unwrap_or_else(|| Box::new(RestartReason::Exited(ExitReason::Stopped)))
+        let reason = self.cold().last_restart_reason.take();
+        Box::new(reason.unwrap_or(RestartReason::Exited(ExitReason::Stopped)))
     }
 
     /// Sleeps for a restart delay; returns true if a stop arrived meanwhile.
@@ -390,7 +408,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             while let Some(signal) = self.cell.pop_signal() {
                 match signal {
                     Signal::Stop { .. } => return true,
-                    Signal::Terminated(t) => self.deferred.push(t),
+                    Signal::Terminated(t) => self.cold().deferred.push(t),
                     Signal::Halt { ack, .. } => {
                         if let Some(ack) = ack {
                             let _ = ack.send(());
@@ -414,9 +432,26 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         self.cell.pop_signal()
     }
 
+    /// The graceful end: children and `post_stop`, then the mailbox, then the books.
+    async fn finish(&mut self, reason: ExitReason) {
+        self.stop_instance().await;
+        self.drain_mailbox().await;
+        self.finalize(reason);
+    }
+
+    /// Closes the mailbox and dead-letters what it holds, waiting for sends already
+    /// admitted (a sender holding a slot may push after the close) so none is lost.
+    async fn drain_mailbox(&mut self) {
+        self.rx.close();
+        while let Some(msg) = self.rx.recv().await {
+            drop(msg);
+            self.cell.dead_letter(DeadLetterReason::StoppedWithQueue);
+        }
+    }
+
     /// Ends the current instance for a restart: `pre_restart`, children, `post_stop`.
     async fn halt_instance(&mut self, reason: &RestartReason) {
-        self.last_restart_reason = Some(Box::new(reason.clone()));
+        self.cold().last_restart_reason = Some(reason.clone());
         if self.started {
             if let Some(actor) = self.actor.as_mut() {
                 let ctx = &mut self.ctx;
@@ -459,15 +494,12 @@ impl<A: Actor, F> Runner<A, F> {
         for child in orphans {
             child.kill();
         }
+        // Graceful ends have drained the mailbox already; after a kill this is best
+        // effort (a send racing with the abort may be lost with the task).
         self.rx.close();
         while let Ok(msg) = self.rx.try_recv() {
             drop(msg);
-            cell.system.dead_letters.publish(DeadLetter {
-                target: cell.id,
-                path: cell.path.clone(),
-                message_type: cell.message_type,
-                reason: DeadLetterReason::StoppedWithQueue,
-            });
+            cell.dead_letter(DeadLetterReason::StoppedWithQueue);
         }
         cell.system.unregister(&cell.path, cell.id);
         match &cell.parent {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::actor::{Actor, Context};
-use crate::actor_ref::{ActorRef, RefInner};
+use crate::actor_ref::ActorRef;
 use crate::cell::{ActorHandle, Cell, Parent, Shutdown, SupervisionHook, lock};
 use crate::error::SpawnError;
 use crate::id::validate_name;
@@ -29,7 +29,8 @@ impl SpawnOptions {
         }
     }
 
-    /// Options for an anonymous actor: its name is generated (`$<id>`).
+    /// Options for an anonymous actor: its name is generated (`$<id>`) and it is not
+    /// entered in the registry (cheaper to spawn; reach it through its ref).
     pub fn anonymous() -> Self {
         SpawnOptions::default()
     }
@@ -98,7 +99,7 @@ where
     let cell = match &options.name {
         Some(name) => Cell::new(
             parent_path.child(name),
-            std::any::type_name::<A::Msg>(),
+            std::any::type_name::<A::Msg>,
             Arc::clone(system),
             parent_link,
             options.hook,
@@ -107,22 +108,18 @@ where
         None => {
             let mut cell = Cell::new(
                 parent_path.clone(),
-                std::any::type_name::<A::Msg>(),
+                std::any::type_name::<A::Msg>,
                 Arc::clone(system),
                 parent_link,
                 options.hook,
                 options.shutdown,
             );
-            cell.path = parent_path.child(&format!("${}", cell.id.as_u64()));
+            cell.path = parent_path.anonymous_child(cell.id);
             cell
         }
     };
     let cell = Arc::new(cell);
-    let inner = Arc::new(RefInner {
-        cell: Arc::clone(&cell),
-        tx,
-    });
-    let actor_ref = ActorRef::from_inner(Arc::clone(&inner));
+    let actor_ref = ActorRef::new(Arc::clone(&cell), tx);
     let handle = ActorHandle(Arc::clone(&cell));
 
     // Join the parent's children first (refused once the parent is stopping), then the
@@ -132,12 +129,16 @@ where
         None => lock(&system.roots).add(handle.clone()),
     };
     if !joined {
-        return Err(SpawnError::ParentStopping { parent: parent_path });
+        return Err(SpawnError::ParentStopping {
+            parent: parent_path,
+        });
     }
-    let entry = RegistryEntry {
+    // Anonymous actors are reached through their refs only: the registry (and its cost)
+    // is for names.
+    let entry = options.name.is_some().then(|| RegistryEntry {
         handle: handle.clone(),
-        typed: inner,
-    };
+        typed: Box::new(actor_ref.clone()),
+    });
     if let Err(e) = system.register(entry) {
         match parent {
             Some(p) => p.forget_child(cell.id),
@@ -153,6 +154,6 @@ where
         Context::<A>::new(actor_ref.clone()),
     );
     let task = runtime.spawn(runner.run());
-    let _ = cell.abort.set(task.abort_handle());
+    cell.set_abort(task.abort_handle());
     Ok(actor_ref)
 }

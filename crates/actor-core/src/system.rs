@@ -2,7 +2,7 @@
 //! lifecycle events and graceful shutdown.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use crate::actor::Actor;
-use crate::actor_ref::{ActorRef, RefInner};
+use crate::actor_ref::ActorRef;
 use crate::bus::Subscription;
 use crate::cell::{ActorHandle, Children, lock};
 use crate::dead_letters::{DeadLetter, DeadLetterOffice};
@@ -21,8 +21,8 @@ use crate::spawn::{SpawnOptions, spawn_actor};
 
 pub(crate) struct RegistryEntry {
     pub(crate) handle: ActorHandle,
-    /// The `Arc<RefInner<M>>` behind the actor's typed ref.
-    pub(crate) typed: Arc<dyn Any + Send + Sync>,
+    /// The actor's typed `ActorRef<M>`.
+    pub(crate) typed: Box<dyn Any + Send + Sync>,
 }
 
 pub(crate) struct SystemShared {
@@ -35,6 +35,8 @@ pub(crate) struct SystemShared {
     pub(crate) dead_letters: DeadLetterOffice,
     pub(crate) events: EventBus,
     shutting_down: AtomicBool,
+    /// Live actors, named or not.
+    live: AtomicUsize,
 }
 
 impl SystemShared {
@@ -46,25 +48,34 @@ impl SystemShared {
         Ok(self.runtime.get_or_init(|| h).clone())
     }
 
-    pub(crate) fn register(&self, entry: RegistryEntry) -> Result<(), SpawnError> {
+    /// Counts a new actor in, and registers it under its path when it is named.
+    pub(crate) fn register(&self, entry: Option<RegistryEntry>) -> Result<(), SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ParentStopping {
                 parent: self.user_root.clone(),
             });
         }
-        match self.registry.entry(entry.handle.path().clone()) {
-            Entry::Occupied(o) => Err(SpawnError::NameTaken {
-                path: o.key().clone(),
-            }),
-            Entry::Vacant(v) => {
-                v.insert(entry);
-                Ok(())
+        if let Some(entry) = entry {
+            match self.registry.entry(entry.handle.path().clone()) {
+                Entry::Occupied(o) => {
+                    return Err(SpawnError::NameTaken {
+                        path: o.key().clone(),
+                    });
+                }
+                Entry::Vacant(v) => {
+                    v.insert(entry);
+                }
             }
         }
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(crate) fn unregister(&self, path: &ActorPath, id: crate::id::ActorId) {
-        self.registry.remove_if(path, |_, e| e.handle.id() == id);
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        if !path.is_anonymous() {
+            self.registry.remove_if(path, |_, e| e.handle.id() == id);
+        }
     }
 }
 
@@ -104,6 +115,7 @@ impl ActorSystem {
                 dead_letters: DeadLetterOffice::new(),
                 events: EventBus::new(),
                 shutting_down: AtomicBool::new(false),
+                live: AtomicUsize::new(0),
             }),
         }
     }
@@ -161,17 +173,14 @@ impl ActorSystem {
             .registry
             .get(&key)
             .ok_or_else(|| LookupError::NotFound(path.to_owned()))?;
-        let typed = Arc::clone(&entry.typed);
-        let actual = entry.handle.message_type();
-        drop(entry);
-        typed
-            .downcast::<RefInner<M>>()
-            .map(ActorRef::from_inner)
-            .map_err(|_| LookupError::WrongMessageType {
+        match entry.typed.downcast_ref::<ActorRef<M>>() {
+            Some(actor) => Ok(actor.clone()),
+            None => Err(LookupError::WrongMessageType {
                 path: path.to_owned(),
-                actual,
+                actual: entry.handle.message_type(),
                 requested: std::any::type_name::<M>(),
-            })
+            }),
+        }
     }
 
     /// The live actor at `path`, untyped.

@@ -510,7 +510,7 @@ impl SupervisorRef {
         let stats = self.stats().await?;
         let mut subtrees = Vec::new();
         for child in stats.children.iter().filter(|c| c.is_supervisor) {
-            if let Ok(sub) = SupervisorRef::lookup(&self.system, child.path.as_str()) {
+            if let Ok(sub) = SupervisorRef::lookup(&self.system, &child.path.to_string()) {
                 if let Ok(tree) = Box::pin(sub.tree()).await {
                     subtrees.push(tree);
                 }

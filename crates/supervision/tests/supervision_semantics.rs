@@ -590,7 +590,7 @@ async fn dynamic_children_can_be_added_and_removed() {
         .add_child(ChildSpec::new("late", worker("late", &log)))
         .await
         .expect("add");
-    assert_eq!(handle.path().as_str(), "/user/sup/late");
+    assert_eq!(handle.path().to_string(), "/user/sup/late");
     assert!(
         sup.add_child(ChildSpec::new("late", worker("late", &log)))
             .await

@@ -252,6 +252,12 @@ fn cases() -> Vec<Case> {
         case(&tell_ct, "palisade", NsPerMsg, ct(palisade::tell_1to1)),
         case(
             &tell_ct,
+            "palisade (unbounded)",
+            NsPerMsg,
+            ct(palisade::tell_1to1_unbounded),
+        ),
+        case(
+            &tell_ct,
             "actix (do_send, unbounded)",
             NsPerMsg,
             actix(actix_peer::tell_1to1),
@@ -263,6 +269,12 @@ fn cases() -> Vec<Case> {
             ct(raw::tell_round_robin),
         ),
         case(&rr_ct, "palisade", NsPerMsg, ct(palisade::tell_round_robin)),
+        case(
+            &rr_ct,
+            "palisade (unbounded)",
+            NsPerMsg,
+            ct(palisade::tell_round_robin_unbounded),
+        ),
         case(
             &rr_ct,
             "actix (do_send, unbounded)",

@@ -54,6 +54,15 @@ fn spawn_counter(system: &ActorSystem) -> Result<ActorRef<Msg>, String> {
     system.spawn_with(mailbox(), || Counter(0)).map_err(err)
 }
 
+fn spawn_with(system: &ActorSystem, unbounded: bool) -> Result<ActorRef<Msg>, String> {
+    if unbounded {
+        let options = SpawnOptions::anonymous().mailbox(MailboxConfig::unbounded());
+        system.spawn_with(options, || Counter(0)).map_err(err)
+    } else {
+        spawn_counter(system)
+    }
+}
+
 /// Creates the system inside the runtime, runs the case, shuts the system down.
 fn with_system(
     rt: &Runtime,
@@ -67,8 +76,17 @@ fn with_system(
 
 /// Group 1: one sender task, one actor, bounded(1024, Wait) mailbox.
 pub fn tell_1to1(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    tell_1to1_with(rt, cfg, false)
+}
+
+/// Group 1 with an unbounded mailbox, the same as actix's `do_send`.
+pub fn tell_1to1_unbounded(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    tell_1to1_with(rt, cfg, true)
+}
+
+fn tell_1to1_with(rt: &Runtime, cfg: &Config, unbounded: bool) -> Result<f64, String> {
     with_system(rt, |system| {
-        let actor = harness::setup(rt, async { spawn_counter(system) })?;
+        let actor = harness::setup(rt, async { spawn_with(system, unbounded) })?;
         let mut sent = 0u64;
         measure(cfg, TELL_MESSAGES, |reps| {
             let actor = actor.clone();
@@ -90,10 +108,19 @@ pub fn tell_1to1(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
 
 /// Group 2: 100 actors, messages sent round-robin by one task.
 pub fn tell_round_robin(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    tell_round_robin_with(rt, cfg, false)
+}
+
+/// Group 2 with unbounded mailboxes, the same as actix's `do_send`.
+pub fn tell_round_robin_unbounded(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    tell_round_robin_with(rt, cfg, true)
+}
+
+fn tell_round_robin_with(rt: &Runtime, cfg: &Config, unbounded: bool) -> Result<f64, String> {
     with_system(rt, |system| {
         let actors = harness::setup(rt, async {
             (0..ROUND_ROBIN_ACTORS)
-                .map(|_| spawn_counter(system))
+                .map(|_| spawn_with(system, unbounded))
                 .collect::<Result<Vec<_>, _>>()
         })?;
         let mut sent = 0u64;

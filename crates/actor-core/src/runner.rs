@@ -63,6 +63,7 @@ enum Next<M> {
 }
 
 /// Runs `make()` and polls its future, turning a panic in either into `Err(text)`.
+#[inline]
 async fn guarded<Fut: Future>(make: impl FnOnce() -> Fut) -> Result<Fut::Output, String> {
     let fut = catch_unwind(AssertUnwindSafe(make)).map_err(|p| panic_message(&*p))?;
     let fut = pin!(fut);
@@ -242,9 +243,8 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     /// task for messages; the waker registered with the cell wakes it for signals.
     #[inline]
     fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Next<A::Msg>> {
-        if self.cell.has_signal() {
-            return Poll::Ready(Next::Signal);
-        }
+        // The caller has just drained the signal lane; a signal arriving from here on is
+        // seen before the next message (run_instance checks again) or wakes us below.
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(msg)) => Poll::Ready(Next::Message(msg)),
             Poll::Ready(None) => Poll::Ready(Next::Closed),

@@ -93,4 +93,3 @@ pub use mailbox::{MailboxConfig, OverflowPolicy};
 pub use spawn::SpawnOptions;
 pub use system::{ActorSystem, ShutdownReport};
 pub use timer::TimerHandle;
-mod size_probe;

@@ -21,7 +21,7 @@ use crate::failure::{
 use crate::mailbox::MailboxRx;
 use crate::panic::catch_unwind_future;
 
-pub(crate) enum State {
+enum State {
     Starting(Option<Box<RestartReason>>),
     Running,
     Parked(Box<ChildEnd>),
@@ -136,7 +136,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         }
     }
 
-    pub(crate) async fn start_instance(&mut self, reason: Option<Box<RestartReason>>) -> State {
+    async fn start_instance(&mut self, reason: Option<Box<RestartReason>>) -> State {
         self.ctx.stop_requested = false;
         self.started = false;
         let factory = &mut self.factory;
@@ -190,7 +190,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
         }
     }
 
-    pub(crate) async fn run_instance(&mut self) -> State {
+    async fn run_instance(&mut self) -> State {
         loop {
             while self.cell.has_signal() {
                 let Some(signal) = self.cell.pop_signal() else {
@@ -277,7 +277,7 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     }
 
     #[inline]
-    pub(crate) async fn handle_message(&mut self, msg: A::Msg) -> Option<State> {
+    async fn handle_message(&mut self, msg: A::Msg) -> Option<State> {
         let events = &self.cell.system.events;
         let timing = events.timing_enabled().then(tokio::time::Instant::now);
         let Some(actor) = self.actor.as_mut() else {
@@ -537,5 +537,37 @@ impl<A: Actor, F> Drop for Runner<A, F> {
         // Aborted (kill, deadline) or unwinding: children go down with us (finalize kills
         // them).
         self.finalize(ExitReason::Killed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::Context;
+    use crate::error::ActorResult;
+    use crate::mailbox::{MailboxConfig, mailbox};
+    use crate::system::ActorSystem;
+
+    struct Counter(u64);
+
+    impl Actor for Counter {
+        type Msg = u64;
+        async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> ActorResult {
+            self.0 += n;
+            Ok(())
+        }
+    }
+
+    /// Every actor is one task: its future must stay small (cold paths are boxed). The
+    /// idle-memory benchmark measures the whole cost; this guards the largest part.
+    #[tokio::test]
+    async fn the_actor_task_stays_small() {
+        let system = ActorSystem::new("t");
+        let actor = system.spawn("a", || Counter(0)).expect("spawn");
+        let (_tx, rx) = mailbox::<u64>(MailboxConfig::default());
+        let ctx = Context::<Counter>::new(actor.clone());
+        let runner = Runner::new(actor.cell().clone(), (|| Counter(0)) as fn() -> Counter, rx, ctx);
+        let task = runner.run();
+        assert!(std::mem::size_of_val(&task) <= 320, "{} bytes", std::mem::size_of_val(&task));
     }
 }

@@ -566,8 +566,17 @@ mod tests {
         let actor = system.spawn("a", || Counter(0)).expect("spawn");
         let (_tx, rx) = mailbox::<u64>(MailboxConfig::default());
         let ctx = Context::<Counter>::new(actor.clone());
-        let runner = Runner::new(actor.cell().clone(), (|| Counter(0)) as fn() -> Counter, rx, ctx);
+        let runner = Runner::new(
+            actor.cell().clone(),
+            (|| Counter(0)) as fn() -> Counter,
+            rx,
+            ctx,
+        );
         let task = runner.run();
-        assert!(std::mem::size_of_val(&task) <= 320, "{} bytes", std::mem::size_of_val(&task));
+        assert!(
+            std::mem::size_of_val(&task) <= 320,
+            "{} bytes",
+            std::mem::size_of_val(&task)
+        );
     }
 }

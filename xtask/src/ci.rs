@@ -42,6 +42,16 @@ const STEPS: &[Step] = &[
         envs: &[],
     },
     Step::Layers,
+    // Each crate stands alone: the breaker builds without its optional integrations.
+    Step::Cargo {
+        args: &[
+            "check",
+            "-p",
+            "palisade-circuit-breaker",
+            "--no-default-features",
+        ],
+        envs: &[],
+    },
     Step::Cargo {
         args: &["doc", "--no-deps", "--workspace"],
         envs: &[("RUSTDOCFLAGS", "-D warnings")],
@@ -125,6 +135,7 @@ mod tests {
                 "cargo fmt --all --check",
                 "cargo clippy --workspace --all-targets -- -D warnings",
                 "cargo xtask layers",
+                "cargo check -p palisade-circuit-breaker --no-default-features",
                 "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps --workspace",
                 "cargo deny check licenses bans sources",
             ]

@@ -39,12 +39,15 @@
 //! |---|---|---|---|
 //! | (always) | [`actor_core`] (`palisade-actor-core`) | 0 | yes |
 //! | `supervision` | [`supervision`] (`palisade-supervision`) | 1 | yes |
+//! | `circuit-breaker` | [`circuit_breaker`] (`palisade-circuit-breaker`, with its `tower` and `actors` features) | 2 | yes |
 //!
 //! Each crate is usable on its own; depend on it directly to skip the facade.
 
 #![forbid(unsafe_code)]
 
 pub use palisade_actor_core as actor_core;
+#[cfg(feature = "circuit-breaker")]
+pub use palisade_circuit_breaker as circuit_breaker;
 #[cfg(feature = "supervision")]
 pub use palisade_supervision as supervision;
 
@@ -55,6 +58,11 @@ pub mod prelude {
         AskError, Context, DeadLetter, DeadLetterReason, ExitReason, Failure, LifecycleEvent,
         MailboxConfig, OverflowPolicy, ReplyTo, RestartReason, SendError, Shutdown, SpawnError,
         SpawnOptions, Terminated,
+    };
+    #[cfg(feature = "circuit-breaker")]
+    pub use palisade_circuit_breaker::{
+        CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState, FailureType,
+        HealthCheck, Outcome, ResilienceError, SlidingWindow, WaitInterval,
     };
     #[cfg(feature = "supervision")]
     pub use palisade_supervision::{

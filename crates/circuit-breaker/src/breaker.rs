@@ -4,6 +4,7 @@
 //! slow-call detection is on) and recording a result is two atomic read-modify-writes on
 //! the count window. No lock is taken outside transitions.
 
+use std::borrow::Borrow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -107,65 +108,27 @@ enum PermitKind {
     Passthrough,
 }
 
-/// Permission to make one call. Record its outcome with `record_success`,
-/// `record_failure` or `record(outcome)`. Dropped unrecorded, it counts as ignored (a
-/// half-open trial slot is given back) — unless the thread is panicking, then it counts as
-/// a failure.
+/// Permission to make one call, holding its breaker as `B`: a reference
+/// ([`CallPermit`]) or an owned handle ([`OwnedCallPermit`], for `'static` futures).
+///
+/// Record the outcome with `record_success`, `record_failure` or `record(outcome)`.
+/// Dropped unrecorded, it counts as ignored (a half-open trial slot is given back),
+/// unless the thread is panicking: then it counts as a failure.
 #[must_use = "record the outcome of the call"]
-pub struct CallPermit<'a> {
-    breaker: &'a CircuitBreaker,
+pub struct Permit<B: Borrow<CircuitBreaker>> {
+    breaker: B,
     word: u64,
     start: u64,
     kind: PermitKind,
     settled: bool,
 }
 
-/// A `CallPermit` that owns a handle on its breaker, for futures that must be
-/// `'static` (tower services, spawned tasks). Costs one reference count more.
-#[must_use = "record the outcome of the call"]
-pub struct OwnedCallPermit {
-    breaker: CircuitBreaker,
-    word: u64,
-    start: u64,
-    kind: PermitKind,
-    settled: bool,
-}
+/// A permit borrowing its breaker: what `try_acquire` returns.
+pub type CallPermit<'a> = Permit<&'a CircuitBreaker>;
 
-impl OwnedCallPermit {
-    /// The breaker this permit belongs to.
-    pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
-    }
-
-    /// Records the outcome.
-    pub fn record(mut self, outcome: Outcome) {
-        self.settled = true;
-        self.breaker
-            .settle(self.word, self.kind, self.start, outcome);
-    }
-}
-
-impl Drop for OwnedCallPermit {
-    fn drop(&mut self) {
-        if !self.settled {
-            let outcome = if std::thread::panicking() {
-                Outcome::Failure
-            } else {
-                Outcome::Ignored
-            };
-            self.breaker
-                .settle(self.word, self.kind, self.start, outcome);
-        }
-    }
-}
-
-impl fmt::Debug for OwnedCallPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedCallPermit")
-            .field("breaker", &self.breaker.inner.name)
-            .finish()
-    }
-}
+/// A permit owning a handle on its breaker (one reference count more), for futures that
+/// must be `'static` (tower services, spawned tasks).
+pub type OwnedCallPermit = Permit<CircuitBreaker>;
 
 /// A call the breaker refused.
 #[derive(Clone, Copy)]
@@ -311,7 +274,7 @@ impl CircuitBreaker {
             } else {
                 0
             };
-            return Ok(CallPermit {
+            return Ok(Permit {
                 breaker: self,
                 word,
                 start,
@@ -330,7 +293,7 @@ impl CircuitBreaker {
         let mut permit = self.try_acquire().map_err(Rejection::into_error)?;
         // The owned permit takes over the duty to record.
         permit.settled = true;
-        Ok(OwnedCallPermit {
+        Ok(Permit {
             breaker: self.clone(),
             word: permit.word,
             start: permit.start,
@@ -351,7 +314,7 @@ impl CircuitBreaker {
                     } else {
                         0
                     };
-                    return Ok(CallPermit {
+                    return Ok(Permit {
                         breaker: self,
                         word,
                         start,
@@ -360,7 +323,7 @@ impl CircuitBreaker {
                     });
                 }
                 CircuitState::Disabled => {
-                    return Ok(CallPermit {
+                    return Ok(Permit {
                         breaker: self,
                         word,
                         start: 0,
@@ -388,7 +351,7 @@ impl CircuitBreaker {
                         } else {
                             0
                         };
-                        return Ok(CallPermit {
+                        return Ok(Permit {
                             breaker: self,
                             word,
                             start,
@@ -836,12 +799,18 @@ impl CircuitBreaker {
     }
 }
 
-impl CallPermit<'_> {
+impl<B: Borrow<CircuitBreaker>> Permit<B> {
+    /// The breaker this permit belongs to.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        self.breaker.borrow()
+    }
+
     /// Records the outcome.
     #[inline]
     pub fn record(mut self, outcome: Outcome) {
         self.settled = true;
         self.breaker
+            .borrow()
             .settle(self.word, self.kind, self.start, outcome);
     }
 
@@ -863,16 +832,16 @@ impl CallPermit<'_> {
     }
 }
 
-impl fmt::Debug for CallPermit<'_> {
+impl<B: Borrow<CircuitBreaker>> fmt::Debug for Permit<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallPermit")
-            .field("breaker", &self.breaker.inner.name)
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.borrow().inner.name)
             .field("kind", &self.kind)
             .finish()
     }
 }
 
-impl Drop for CallPermit<'_> {
+impl<B: Borrow<CircuitBreaker>> Drop for Permit<B> {
     fn drop(&mut self) {
         if !self.settled {
             let outcome = if std::thread::panicking() {
@@ -881,6 +850,7 @@ impl Drop for CallPermit<'_> {
                 Outcome::Ignored
             };
             self.breaker
+                .borrow()
                 .settle(self.word, self.kind, self.start, outcome);
         }
     }

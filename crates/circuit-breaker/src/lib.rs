@@ -102,7 +102,9 @@ mod timeout;
 pub mod tower;
 mod window;
 
-pub use breaker::{CallPermit, CircuitBreaker, CircuitBreakerMetrics, OwnedCallPermit, Rejection};
+pub use breaker::{
+    CallPermit, CircuitBreaker, CircuitBreakerMetrics, OwnedCallPermit, Permit, Rejection,
+};
 pub use bulkhead::{Bulkhead, BulkheadPermit};
 pub use clock::{Clock, TimeSource};
 pub use compose::{Resilience, ResilienceBuilder};

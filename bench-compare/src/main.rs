@@ -12,15 +12,24 @@
 //! System, compared with Palisade and raw tokio on a tokio current-thread runtime in the
 //! `(current-thread)` groups.
 //!
+//! The `breaker: ...` groups (see `breakers`) compare Palisade's circuit breaker with
+//! failsafe and recloser: synchronous, no runtime; the first row is a bare-call floor.
+//!
+//! The `tower stack per request` group (see `tower_stack`) measures Palisade's tower
+//! layers on a current-thread runtime; its first row is Palisade's full stack, the bare
+//! service (the floor) is last.
+//!
 //! `--memory PEER` is internal: the parent runs each memory measurement in a fresh child
 //! process of this binary and reads `BYTES_PER_ACTOR <n>` from its stdout.
 
 mod actix_peer;
+mod breakers;
 mod harness;
 mod kameo_peer;
 mod palisade;
 mod ractor_peer;
 mod raw;
+mod tower_stack;
 
 use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
@@ -55,6 +64,10 @@ const SPAWN: &str = "spawn and stop";
 const RESTART: &str = "restart after panic";
 const MEMORY: &str = "idle actor memory";
 const CT: &str = " (current-thread)";
+const BREAKER_CLOSED: &str = "breaker: closed call recorded as success";
+const BREAKER_OPEN: &str = "breaker: open rejection";
+const BREAKER_TWO_THREADS: &str = "breaker: 2 threads, closed";
+const TOWER_STACK: &str = "tower stack per request";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Unit {
@@ -134,6 +147,11 @@ fn actix(
     f: fn(&actix_rt::SystemRunner, &Config) -> Result<f64, String>,
 ) -> impl Fn(&Config) -> Outcome {
     move |cfg| Some(actix_peer::with_system(|system| f(system, cfg)))
+}
+
+/// A synchronous case (the breaker groups): no runtime.
+fn sync(f: fn(&Config) -> Result<f64, String>) -> impl Fn(&Config) -> Outcome {
+    move |cfg| Some(f(cfg))
 }
 
 /// A memory case: one child process per sample (3, or 1 with `--quick`), median.
@@ -300,6 +318,153 @@ fn cases() -> Vec<Case> {
         ),
         case(&memory_ct, "palisade", BytesPerActor, memory("palisade-ct")),
         case(&memory_ct, "actix", BytesPerActor, memory("actix")),
+        // Circuit breakers (synchronous; see `breakers` for what each row calls).
+        case(
+            BREAKER_CLOSED,
+            "palisade try_acquire+record",
+            NsPerOp,
+            sync(breakers::closed_palisade),
+        ),
+        case(
+            BREAKER_CLOSED,
+            "palisade call_sync",
+            NsPerOp,
+            sync(breakers::closed_palisade_call_sync),
+        ),
+        case(
+            BREAKER_CLOSED,
+            "palisade call_sync (defaults)",
+            NsPerOp,
+            sync(breakers::closed_palisade_defaults),
+        ),
+        case(
+            BREAKER_CLOSED,
+            "failsafe (Config::new())",
+            NsPerOp,
+            sync(breakers::closed_failsafe_default),
+        ),
+        case(
+            BREAKER_CLOSED,
+            "failsafe (consecutive(5) only)",
+            NsPerOp,
+            sync(breakers::closed_failsafe_consecutive),
+        ),
+        case(
+            BREAKER_CLOSED,
+            "recloser (default)",
+            NsPerOp,
+            sync(breakers::closed_recloser),
+        ),
+        case(
+            BREAKER_CLOSED,
+            "no breaker (bare call)",
+            NsPerOp,
+            sync(breakers::closed_floor),
+        ),
+        case(
+            BREAKER_OPEN,
+            "palisade try_acquire (forced open)",
+            NsPerOp,
+            sync(breakers::open_palisade_forced),
+        ),
+        case(
+            BREAKER_OPEN,
+            "palisade try_acquire (tripped)",
+            NsPerOp,
+            sync(breakers::open_palisade_tripped),
+        ),
+        case(
+            BREAKER_OPEN,
+            "palisade call_sync (tripped)",
+            NsPerOp,
+            sync(breakers::open_palisade_call_sync),
+        ),
+        case(
+            BREAKER_OPEN,
+            "failsafe",
+            NsPerOp,
+            sync(breakers::open_failsafe),
+        ),
+        case(
+            BREAKER_OPEN,
+            "recloser",
+            NsPerOp,
+            sync(breakers::open_recloser),
+        ),
+        case(
+            BREAKER_OPEN,
+            "no breaker (bare call)",
+            NsPerOp,
+            sync(breakers::open_floor),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "palisade, a breaker per thread",
+            NsPerOp,
+            sync(breakers::two_palisade_separate),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "one shared fetch_add (floor)",
+            NsPerOp,
+            sync(breakers::two_shared_fetch_add),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "palisade try_acquire+record",
+            NsPerOp,
+            sync(breakers::two_palisade),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "failsafe (Config::new())",
+            NsPerOp,
+            sync(breakers::two_failsafe_default),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "failsafe (consecutive(5) only)",
+            NsPerOp,
+            sync(breakers::two_failsafe_consecutive),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "recloser (default)",
+            NsPerOp,
+            sync(breakers::two_recloser),
+        ),
+        case(
+            BREAKER_TWO_THREADS,
+            "no breaker (bare call)",
+            NsPerOp,
+            sync(breakers::two_floor),
+        ),
+        // Tower layers (current-thread runtime; see `tower_stack`). Palisade's full stack is
+        // the reference, the bare service the floor (last, so ratios are to the stack).
+        case(
+            TOWER_STACK,
+            "palisade: timeout + retry + breaker",
+            NsPerOp,
+            ct(tower_stack::palisade_stack),
+        ),
+        case(
+            TOWER_STACK,
+            "palisade: breaker layer only",
+            NsPerOp,
+            ct(tower_stack::palisade_breaker_only),
+        ),
+        case(
+            TOWER_STACK,
+            "tower-resilience: circuit breaker layer",
+            NsPerOp,
+            ct(tower_stack::tower_resilience),
+        ),
+        case(
+            TOWER_STACK,
+            "bare service (no layers)",
+            NsPerOp,
+            ct(tower_stack::bare),
+        ),
     ]
 }
 

@@ -112,8 +112,10 @@ fn two_threads(breakers: [&CircuitBreaker; 2], calls: u64) -> Duration {
 /// returns the wall time, so criterion reports `wall / iters` = the wall time of one call
 /// as seen by each thread (elapsed × 2 threads / (2 × iters) total calls — the same
 /// thing). That is directly comparable with case 1: equal means the two threads scale
-/// perfectly; twice case 1 means they are fully serialised. The aggregate throughput of
-/// the breaker is twice the reciprocal (2 calls complete per reported time).
+/// perfectly; twice case 1 means they are fully serialised; more than twice means slower
+/// than serialised (the window's cache lines move between the cores on every call). The
+/// aggregate throughput of the breaker is twice the reciprocal (2 calls complete per
+/// reported time).
 ///
 /// The machine has 2 cores: anything else running (a compiler) steals one of them and
 /// inflates this case; the next case, the same work without sharing, is the control.
@@ -139,7 +141,7 @@ fn closed_two_threads_separate(c: &mut Criterion) {
 fn open_rejection(c: &mut Criterion) {
     let breaker = count_window_breaker();
     breaker.force_open();
-    c.bench_function("open: rejection", |b| {
+    c.bench_function("open: rejection (forced open)", |b| {
         b.iter(|| {
             let rejection = breaker
                 .try_acquire()
@@ -148,6 +150,29 @@ fn open_rejection(c: &mut Criterion) {
         });
     });
     assert_eq!(breaker.state(), CircuitState::ForcedOpen);
+}
+
+/// Case 4b: a breaker tripped open by failures, its wait not over: the lazy check reads
+/// the (coarse) clock and the deadline before refusing.
+fn open_rejection_tripped(c: &mut Criterion) {
+    let config = CircuitBreakerConfig::builder()
+        .sliding_window(SlidingWindow::CountBased(10))
+        .minimum_number_of_calls(10)
+        .wait_duration_in_open(Duration::from_secs(3600))
+        .without_slow_call_detection()
+        .build()
+        .expect("valid config");
+    let breaker = CircuitBreaker::new("bench", config);
+    for _ in 0..10 {
+        breaker.try_acquire().expect("closed").record_failure();
+    }
+    assert_eq!(breaker.state(), CircuitState::Open);
+    c.bench_function("open: rejection (tripped, waiting)", |b| {
+        b.iter(|| {
+            let rejection = breaker.try_acquire().expect_err("an open breaker refuses");
+            black_box(rejection);
+        });
+    });
 }
 
 /// Case 5: the closure wrapper (acquire, run, classify the `Result`, record) on the same
@@ -170,7 +195,7 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = closed_count_window, closed_time_window_slow_calls, closed_two_threads_shared,
+    targets = closed_count_window, closed_time_window_slow_calls, closed_two_threads_shared, open_rejection_tripped,
         closed_two_threads_separate, open_rejection, call_sync_wrapper
 }
 criterion_main!(benches);

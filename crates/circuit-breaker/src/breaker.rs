@@ -23,6 +23,7 @@ use crate::window::{Counts, Window};
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
+const FORCED_OPEN: u64 = 3;
 const METRICS_ONLY: u64 = 5;
 const NEVER: u64 = u64::MAX;
 
@@ -90,11 +91,15 @@ pub(crate) struct Inner {
     opens_in_row: AtomicU32,
     trials: AtomicU64,
     consecutive_failures: AtomicU32,
-    window: Window,
+    /// Written on every call: on cache lines of its own, away from `state`, which every
+    /// call reads.
+    window: CachePadded<Window>,
     not_permitted: AtomicU64,
-    events: Arc<Events>,
+    events: Events,
     rng: AtomicU64,
     slow_nanos: Option<u64>,
+    /// Recording needs the time (slow-call detection or a time window).
+    timed: bool,
     pub(crate) health: HealthChecks,
 }
 
@@ -190,9 +195,10 @@ pub struct CircuitBreakerMetrics {
 }
 
 impl CircuitBreaker {
-    /// A breaker named `name` with `config`, on the system clock.
+    /// A breaker named `name` with `config`, on the coarse clock (millisecond steps,
+    /// one atomic load per read; see `Clock::coarse`).
     pub fn new(name: impl Into<Arc<str>>, config: CircuitBreakerConfig) -> Self {
-        Self::with_clock(name, config, Clock::system())
+        Self::with_clock(name, config, Clock::coarse())
     }
 
     /// A breaker reading time from `clock` (use `Clock::manual()` or `Clock::tokio()` in
@@ -203,6 +209,7 @@ impl CircuitBreaker {
         clock: Clock,
     ) -> Self {
         let window = Window::new(config.sliding_window);
+        let timed = config.slow_call_duration.is_some() || matches!(window, Window::Time(_));
         let slow_nanos = config.slow_call_duration.map(nanos);
         CircuitBreaker {
             inner: Arc::new(Inner {
@@ -213,11 +220,12 @@ impl CircuitBreaker {
                 opens_in_row: AtomicU32::new(0),
                 trials: AtomicU64::new(Trials::fresh(0).pack()),
                 consecutive_failures: AtomicU32::new(0),
-                window,
+                window: CachePadded(window),
                 not_permitted: AtomicU64::new(0),
                 events: Events::new(),
                 rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
                 slow_nanos,
+                timed,
                 health: HealthChecks::default(),
                 config,
             }),
@@ -281,6 +289,17 @@ impl CircuitBreaker {
                 kind: PermitKind::Window,
                 settled: false,
             });
+        }
+        if st == OPEN {
+            // Refusing while open is the other hot path: one clock read, no loop.
+            let now = self.inner.clock.now_nanos();
+            let deadline = self.inner.deadline.load(Ordering::Acquire);
+            if now < deadline {
+                let wait = Some(Duration::from_nanos(deadline - now));
+                return Err(self.reject(CircuitState::Open, wait));
+            }
+        } else if st == FORCED_OPEN {
+            return Err(self.reject(CircuitState::ForcedOpen, None));
         }
         self.acquire_slow(word)
     }
@@ -367,6 +386,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline]
     fn reject(&self, state: CircuitState, retry_after: Option<Duration>) -> Rejection<'_> {
         self.inner.not_permitted.fetch_add(1, Ordering::Relaxed);
         self.emit(|| EventKind::NotPermitted);
@@ -416,13 +436,17 @@ impl CircuitBreaker {
             });
     }
 
+    #[inline]
     fn settle(&self, permit_word: u64, kind: PermitKind, start: u64, outcome: Outcome) {
         let inner = &*self.inner;
         if kind == PermitKind::Passthrough {
             return;
         }
-        let timed = inner.slow_nanos.is_some() || matches!(inner.window, Window::Time(_));
-        let now = if timed { inner.clock.now_nanos() } else { 0 };
+        let now = if inner.timed {
+            inner.clock.now_nanos()
+        } else {
+            0
+        };
         let elapsed = if inner.slow_nanos.is_some() {
             now.saturating_sub(start)
         } else {
@@ -461,10 +485,13 @@ impl CircuitBreaker {
         if word >> 8 != permit_word >> 8 {
             return; // the breaker moved on since this call was permitted
         }
+        // `None`: the outcome replaced an equal one, the counts and so the verdict are
+        // unchanged (the steady state).
         let counts = inner.window.record(failed, slow, now);
         let closed = word & 0xFF == CLOSED;
         match inner.config.trip_mode {
             TripMode::Rate => {
+                let Some(counts) = counts else { return };
                 // A fast success can only trip the breaker by bringing the window up to
                 // its minimum; otherwise only failures and slow calls raise a rate.
                 let reached_minimum =
@@ -710,7 +737,7 @@ impl CircuitBreaker {
     /// Returns false when the breaker was in another state.
     pub fn transition_to_half_open(&self) -> bool {
         let word = self.inner.state.load(Ordering::Acquire);
-        matches!(word & 0xFF, OPEN | 3) && self.transition(word, CircuitState::HalfOpen)
+        matches!(word & 0xFF, OPEN | FORCED_OPEN) && self.transition(word, CircuitState::HalfOpen)
     }
 
     /// A metrics snapshot.
@@ -737,7 +764,7 @@ impl CircuitBreaker {
 
     /// A channel of events (best effort; see `EventSubscription`).
     pub fn subscribe(&self) -> EventSubscription {
-        self.inner.events.subscribe()
+        self.inner.events.subscribe(Arc::downgrade(&self.inner))
     }
 
     /// Runs `f` if permitted and records its outcome: `Ok` is a success, `Err` is
@@ -862,6 +889,24 @@ impl fmt::Debug for CircuitBreaker {
             .field("name", &self.inner.name)
             .field("state", &self.state())
             .finish()
+    }
+}
+
+/// Aligns its content to a cache line so that writes to it do not slow readers of
+/// neighbouring fields (false sharing).
+#[repr(align(64))]
+struct CachePadded<T>(T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl Inner {
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
     }
 }
 

@@ -2,11 +2,12 @@
 //! subscribers. Nothing is built or sent while nobody listens.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use crate::breaker::Inner;
 use crate::state::CircuitState;
 
 /// What happened.
@@ -63,13 +64,13 @@ pub(crate) struct Events {
 }
 
 impl Events {
-    pub(crate) fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        Arc::new(Events {
+        Events {
             listeners: RwLock::new(Vec::new()),
             tx,
             audience: AtomicUsize::new(0),
-        })
+        }
     }
 
     #[inline]
@@ -94,12 +95,17 @@ impl Events {
         }
     }
 
-    pub(crate) fn subscribe(self: &Arc<Self>) -> EventSubscription {
+    /// A subscription; `owner` is the breaker, told when the subscription ends.
+    pub(crate) fn subscribe(&self, owner: Weak<Inner>) -> EventSubscription {
         self.audience.fetch_add(1, Ordering::Relaxed);
         EventSubscription {
             rx: self.tx.subscribe(),
-            events: Arc::clone(self),
+            owner,
         }
+    }
+
+    fn unsubscribe(&self) {
+        self.audience.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -107,7 +113,7 @@ impl Events {
 /// events behind misses the oldest and is told how many.
 pub struct EventSubscription {
     rx: broadcast::Receiver<CircuitBreakerEvent>,
-    events: Arc<Events>,
+    owner: Weak<Inner>,
 }
 
 impl EventSubscription {
@@ -135,6 +141,8 @@ impl EventSubscription {
 
 impl Drop for EventSubscription {
     fn drop(&mut self) {
-        self.events.audience.fetch_sub(1, Ordering::Relaxed);
+        if let Some(inner) = self.owner.upgrade() {
+            inner.events().unsubscribe();
+        }
     }
 }

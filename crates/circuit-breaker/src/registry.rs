@@ -19,9 +19,9 @@ pub struct CircuitBreakerRegistry {
 }
 
 impl CircuitBreakerRegistry {
-    /// A registry whose breakers use `default` unless overridden.
+    /// A registry whose breakers use `default` unless overridden, on the coarse clock.
     pub fn new(default: CircuitBreakerConfig) -> Self {
-        Self::with_clock(default, Clock::system())
+        Self::with_clock(default, Clock::coarse())
     }
 
     /// The same, with breakers reading `clock`.

@@ -446,3 +446,42 @@ fn registry_shares_a_default_with_per_name_overrides() {
     assert_eq!(all[1].1.state, CircuitState::Open);
     assert!(registry.get("unknown").is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn spawned_health_checks_run_every_interval() {
+    let (b, _) = breaker(config());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    b.add_health_check(
+        HealthCheck::new("probe", move || {
+            let r = r.clone();
+            async move {
+                r.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        })
+        .interval(Duration::from_secs(10)),
+    );
+    let handle = b
+        .spawn_health_checks()
+        .expect("inside a runtime, with a check");
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    assert_eq!(runs.load(Ordering::Relaxed), 3);
+    handle.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_health_check_slower_than_its_timeout_fails() {
+    let (b, _) = breaker(config());
+    b.add_health_check(
+        HealthCheck::new("hangs", || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            true
+        })
+        .timeout(Duration::from_secs(1))
+        .failure_threshold(1),
+    );
+    let reports = b.run_health_checks().await;
+    assert!(!reports[0].healthy);
+    assert_eq!(b.state(), CircuitState::ForcedOpen);
+}

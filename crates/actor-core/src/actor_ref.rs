@@ -5,13 +5,13 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::cell::{ActorHandle, Cell};
 use crate::dead_letters::DeadLetterReason;
 use crate::error::{AskError, SendError};
 use crate::id::{ActorId, ActorPath};
-use crate::mailbox::{MailboxTx, OverflowPolicy};
+use crate::mailbox::{MailboxTx, OverflowPolicy, TrySendError};
 
 /// The typed address of an actor taking messages of type `M`.
 ///
@@ -78,10 +78,10 @@ impl<M: Send + 'static> ActorRef<M> {
     /// `Dropped` (message dead-lettered by the drop policy).
     #[inline]
     pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        match &self.tx {
-            MailboxTx::Bounded(tx, OverflowPolicy::Wait) => match tx.send(msg).await {
+        match self.tx.policy() {
+            Some(OverflowPolicy::Wait) => match self.tx.send(msg).await {
                 Ok(()) => Ok(()),
-                Err(mpsc::error::SendError(msg)) => Err(self.stopped(msg)),
+                Err(msg) => Err(self.stopped(msg)),
             },
             _ => self.try_tell(msg),
         }
@@ -93,15 +93,12 @@ impl<M: Send + 'static> ActorRef<M> {
     /// As `tell`; a full mailbox under `Wait` returns `MailboxFull` with the message.
     #[inline]
     pub fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
-        match &self.tx {
-            MailboxTx::Unbounded(tx) => tx
-                .send(msg)
-                .map_err(|mpsc::error::SendError(msg)| self.stopped(msg)),
-            MailboxTx::Bounded(tx, policy) => match tx.try_send(msg) {
-                Ok(()) => Ok(()),
-                Err(mpsc::error::TrySendError::Closed(msg)) => Err(self.stopped(msg)),
-                Err(mpsc::error::TrySendError::Full(msg)) => Err(self.full(msg, *policy)),
-            },
+        match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(msg)) => Err(self.stopped(msg)),
+            Err(TrySendError::Full(msg)) => {
+                Err(self.full(msg, self.tx.policy().unwrap_or(OverflowPolicy::Wait)))
+            }
         }
     }
 

@@ -214,6 +214,9 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
             if let Some(state) = self.handle_message(msg).await {
                 return state;
             }
+            // Cooperative scheduling: a busy actor yields once its task budget is spent,
+            // as a tokio channel consumer would.
+            tokio::task::consume_budget().await;
         }
     }
 
@@ -435,15 +438,16 @@ impl<A: Actor, F: FnMut() -> A + Send + 'static> Runner<A, F> {
     /// The graceful end: children and `post_stop`, then the mailbox, then the books.
     async fn finish(&mut self, reason: ExitReason) {
         self.stop_instance().await;
-        self.drain_mailbox().await;
+        self.drain_mailbox();
         self.finalize(reason);
     }
 
-    /// Closes the mailbox and dead-letters what it holds, waiting for sends already
-    /// admitted (a sender holding a slot may push after the close) so none is lost.
-    async fn drain_mailbox(&mut self) {
+    /// Closes the mailbox and dead-letters what it holds. Closing and taking happen under
+    /// the mailbox lock, so a send either landed before (and is taken here) or fails
+    /// after (and the sender dead-letters it): none is lost.
+    fn drain_mailbox(&mut self) {
         self.rx.close();
-        while let Some(msg) = self.rx.recv().await {
+        for msg in self.rx.take_all() {
             drop(msg);
             self.cell.dead_letter(DeadLetterReason::StoppedWithQueue);
         }
@@ -494,10 +498,9 @@ impl<A: Actor, F> Runner<A, F> {
         for child in orphans {
             child.kill();
         }
-        // Graceful ends have drained the mailbox already; after a kill this is best
-        // effort (a send racing with the abort may be lost with the task).
+        // Graceful ends have drained the mailbox already; after a kill, this does.
         self.rx.close();
-        while let Ok(msg) = self.rx.try_recv() {
+        for msg in self.rx.take_all() {
             drop(msg);
             cell.dead_letter(DeadLetterReason::StoppedWithQueue);
         }

@@ -455,7 +455,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             TOWER_STACK,
-            "tower-resilience: circuit breaker layer",
+            "tower-resilience breaker layer",
             NsPerOp,
             ct(tower_stack::tower_resilience),
         ),

@@ -125,9 +125,10 @@ pub fn palisade_stack(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
         .map_err(err)?;
     let retry = Arc::new(Retry::new(policy));
     let timeout = Timeout::new(Duration::from_secs(1)).map_err(err)?;
-    let svc = CircuitBreakerLayer::new(breaker.clone()).layer(
-        RetryLayer::new(Arc::clone(&retry)).layer(TimeoutLayer::new(timeout).layer(Echo)),
-    );
+    // Built from the inside out: timeout innermost, breaker outermost.
+    let svc = TimeoutLayer::new(timeout).layer(Echo);
+    let svc = RetryLayer::new(Arc::clone(&retry)).layer(svc);
+    let svc = CircuitBreakerLayer::new(breaker.clone()).layer(svc);
     let mut total = 0;
     let ns = per_request(rt, cfg, &svc, &mut total)?;
     check_palisade_breaker(&breaker, total)?;

@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let breaker = CircuitBreaker::new("inventory", config);
     breaker.on_event(|event| {
-        if let EventKind::StateTransition { from, to } = event.kind {
+        if let EventKind::StateTransition { from, to, .. } = event.kind {
             println!("  [{:>7.1?}] breaker {from:?} -> {to:?}", event.at);
         }
     });

@@ -640,6 +640,7 @@ impl CircuitBreaker {
         self.emit(|| EventKind::StateTransition {
             from: from_state,
             to,
+            generation: next >> 8,
         });
         if inner.config.automatic_transition {
             self.arm_timer(next, to, wait);

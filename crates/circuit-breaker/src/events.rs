@@ -14,11 +14,17 @@ use crate::state::CircuitState;
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// The state changed.
+    ///
+    /// Published after the change, by the thread that made it: two changes made by
+    /// different threads in quick succession may reach listeners in either order;
+    /// `generation` (one more per change) orders them.
     StateTransition {
         /// Before.
         from: CircuitState,
         /// After.
         to: CircuitState,
+        /// The breaker's state generation after the change.
+        generation: u64,
     },
     /// A call succeeded.
     Success {

@@ -386,6 +386,7 @@ fn events_report_transitions_calls_and_refusals() {
     let kinds = seen.lock().expect("lock").clone();
     assert!(matches!(kinds[0], EventKind::Error { .. }));
     assert!(kinds.contains(&EventKind::StateTransition {
+        generation: 1,
         from: CircuitState::Closed,
         to: CircuitState::Open
     }));

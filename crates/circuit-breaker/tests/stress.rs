@@ -28,8 +28,13 @@ fn half_open_never_admits_more_than_its_permits_and_decides_once() {
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let t = transitions.clone();
     breaker.on_event(move |e| {
-        if let EventKind::StateTransition { from, to } = e.kind {
-            t.lock().expect("lock").push((from, to));
+        if let EventKind::StateTransition {
+            from,
+            to,
+            generation,
+        } = e.kind
+        {
+            t.lock().expect("lock").push((generation, from, to));
         }
     });
     breaker.try_acquire().expect("closed").record_failure();
@@ -77,7 +82,19 @@ fn half_open_never_admits_more_than_its_permits_and_decides_once() {
         assert!(peak.load(Ordering::SeqCst) <= PERMITS as usize);
         assert_eq!(breaker.state(), CircuitState::Open);
     }
-    let transitions = transitions.lock().expect("lock");
+    // Listeners may see transitions made by different threads out of order; the
+    // generation orders them.
+    let mut transitions = transitions.lock().expect("lock").clone();
+    transitions.sort_by_key(|t| t.0);
+    let generations: Vec<u64> = transitions.iter().map(|t| t.0).collect();
+    assert_eq!(
+        generations,
+        (1..=(1 + 2 * ROUNDS as u64)).collect::<Vec<_>>()
+    );
+    let transitions: Vec<_> = transitions
+        .into_iter()
+        .map(|(_, from, to)| (from, to))
+        .collect();
     let expected: Vec<_> = std::iter::once((CircuitState::Closed, CircuitState::Open))
         .chain((0..ROUNDS).flat_map(|_| {
             [

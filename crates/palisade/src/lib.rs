@@ -40,6 +40,7 @@
 //! | (always) | [`actor_core`] (`palisade-actor-core`) | 0 | yes |
 //! | `supervision` | [`supervision`] (`palisade-supervision`) | 1 | yes |
 //! | `circuit-breaker` | [`circuit_breaker`] (`palisade-circuit-breaker`, with its `tower` and `actors` features) | 2 | yes |
+//! | `event-store` | [`event_store`] (`palisade-event-store`) | 3 | yes |
 //!
 //! Each crate is usable on its own; depend on it directly to skip the facade.
 
@@ -48,6 +49,8 @@
 pub use palisade_actor_core as actor_core;
 #[cfg(feature = "circuit-breaker")]
 pub use palisade_circuit_breaker as circuit_breaker;
+#[cfg(feature = "event-store")]
+pub use palisade_event_store as event_store;
 #[cfg(feature = "supervision")]
 pub use palisade_supervision as supervision;
 
@@ -63,6 +66,10 @@ pub mod prelude {
     pub use palisade_circuit_breaker::{
         CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState, FailureType,
         HealthCheck, Outcome, ResilienceError, SlidingWindow, WaitInterval,
+    };
+    #[cfg(feature = "event-store")]
+    pub use palisade_event_store::{
+        Event, EventType, ExpectedVersion, InMemoryJournal, Journal, JournalError, NewEvent,
     };
     #[cfg(feature = "supervision")]
     pub use palisade_supervision::{

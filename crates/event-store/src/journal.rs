@@ -1,0 +1,166 @@
+//! The `Journal` trait: the storage contract every backend (in memory, sled, and later
+//! PostgreSQL) implements, and the conformance rules it must meet.
+
+use async_trait::async_trait;
+
+use crate::error::JournalError;
+use crate::event::{Event, EventType, NewEvent, Timestamp};
+
+/// What the caller believes the stream's version to be when appending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must have no events yet (its highest sequence is 0).
+    NoStream,
+    /// The stream's highest sequence number must be exactly this.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream at `highest` satisfies the expectation.
+    pub fn admits(self, highest: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => highest == 0,
+            ExpectedVersion::Exact(n) => highest == n,
+        }
+    }
+
+    pub(crate) fn describe(self) -> String {
+        match self {
+            ExpectedVersion::Any => "any".to_owned(),
+            ExpectedVersion::NoStream => "no stream".to_owned(),
+            ExpectedVersion::Exact(n) => n.to_string(),
+        }
+    }
+}
+
+/// What an append wrote (or, for a repeated append of stored ids, had written).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Sequence number of the first event of the batch.
+    pub first_sequence: u64,
+    /// Sequence number of the last event (the stream's version after the append).
+    pub last_sequence: u64,
+    /// Global position of the first event.
+    pub first_position: u64,
+    /// True when every id was already stored: nothing was written.
+    pub deduplicated: bool,
+}
+
+/// A journal of event streams. Implementations are shared (`Arc<dyn Journal>`) and
+/// safe to call concurrently.
+///
+/// The contract, checked by the conformance tests every backend runs
+/// (`tests/conformance.rs`):
+/// - Sequence numbers start at 1 per stream and have no gaps. A batch is atomic: all of
+///   it is stored, or none.
+/// - `expected` is checked atomically with the write; a mismatch is `SequenceConflict`
+///   and writes nothing.
+/// - Appending a batch whose event ids are all already stored (in that stream) returns
+///   the original `AppendResult` with `deduplicated: true` and writes nothing. A batch
+///   mixing stored and new ids is `InvalidAppend`.
+/// - Global positions increase in append order.
+/// - `delete_to` removes events up to a sequence number; the stream's highest sequence
+///   number survives, so later appends continue after it.
+/// - A record that fails its checksum or decoding is an error (`Corrupt`), never an
+///   event.
+#[async_trait]
+pub trait Journal: Send + Sync + 'static {
+    /// Appends `events` to `stream` if its version satisfies `expected`.
+    ///
+    /// # Errors
+    /// `SequenceConflict`, `InvalidAppend` (no events, an empty id, a repeated id, stored
+    /// and new ids mixed), `Storage`, `Closed`.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, JournalError>;
+
+    /// Events of `stream` with `from <= sequence <= to`, in order, at most `max`.
+    ///
+    /// # Errors
+    /// `Corrupt`, `Storage`, `Closed`.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<Event>, JournalError>;
+
+    /// The stream's highest sequence number, 0 for an unknown stream (deleted events
+    /// still count).
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    async fn highest_sequence(&self, stream: &str) -> Result<u64, JournalError>;
+
+    /// Events of every stream with `position >= from_position`, in position order, at
+    /// most `max`.
+    ///
+    /// # Errors
+    /// `Corrupt`, `Storage`, `Closed`.
+    async fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Event>, JournalError>;
+
+    /// Events carrying `correlation_id`, in position order, at most `max`.
+    ///
+    /// # Errors
+    /// `Corrupt`, `Storage`, `Closed`.
+    async fn read_correlation(
+        &self,
+        correlation_id: &str,
+        max: usize,
+    ) -> Result<Vec<Event>, JournalError>;
+
+    /// Events with `from <= timestamp <= to` (microseconds), in position order, at most
+    /// `max`.
+    ///
+    /// # Errors
+    /// `Corrupt`, `Storage`, `Closed`.
+    async fn read_time_range(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        max: usize,
+    ) -> Result<Vec<Event>, JournalError>;
+
+    /// Events of `event_type`, in position order, at most `max`.
+    ///
+    /// # Errors
+    /// `Corrupt`, `Storage`, `Closed`.
+    async fn read_event_type(
+        &self,
+        event_type: &EventType,
+        max: usize,
+    ) -> Result<Vec<Event>, JournalError>;
+
+    /// Removes the events of `stream` up to and including `sequence` (capped at the
+    /// highest). The highest sequence number survives.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    async fn delete_to(&self, stream: &str, sequence: u64) -> Result<(), JournalError>;
+}
+
+/// Checks a batch before any backend writes it: not empty, no empty id, no id twice.
+pub(crate) fn validate_batch(events: &[NewEvent]) -> Result<(), JournalError> {
+    if events.is_empty() {
+        return Err(JournalError::InvalidAppend("no events"));
+    }
+    let mut ids = std::collections::HashSet::with_capacity(events.len());
+    for e in events {
+        if e.id.is_empty() {
+            return Err(JournalError::InvalidAppend("an event id is empty"));
+        }
+        if !ids.insert(e.id.as_str()) {
+            return Err(JournalError::InvalidAppend(
+                "the same event id appears twice",
+            ));
+        }
+    }
+    Ok(())
+}

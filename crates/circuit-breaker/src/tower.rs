@@ -172,8 +172,80 @@ fn unwrap_service_error(e: ResilienceError<ServiceError>) -> BoxError {
     }
 }
 
-/// Limits each call of the wrapped service to a duration; expiry is a boxed
+/// A per-call guard that a [`GuardedService`] wraps around each call of its inner
+/// service: implemented by [`Timeout`] and by a shared [`Bulkhead`].
+pub trait CallGuard: Clone + Send + Sync + 'static {
+    /// Runs `call` under the guard, mapping the stack's errors back to a `BoxError`.
+    fn run_guarded<T, F>(&self, call: F) -> BoxFuture<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ResilienceError<ServiceError>>> + Send + 'static;
+}
+
+impl CallGuard for Timeout {
+    fn run_guarded<T, F>(&self, call: F) -> BoxFuture<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ResilienceError<ServiceError>>> + Send + 'static,
+    {
+        let timeout = *self;
+        Box::pin(async move { timeout.run(call).await.map_err(unwrap_service_error) })
+    }
+}
+
+impl CallGuard for Arc<Bulkhead> {
+    fn run_guarded<T, F>(&self, call: F) -> BoxFuture<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, ResilienceError<ServiceError>>> + Send + 'static,
+    {
+        let bulkhead = Arc::clone(self);
+        Box::pin(async move { bulkhead.run(call).await.map_err(unwrap_service_error) })
+    }
+}
+
+/// A service whose calls run under a [`CallGuard`]: see [`TimeoutService`] and
+/// [`BulkheadService`].
+#[derive(Clone, Debug)]
+pub struct GuardedService<S, G> {
+    inner: S,
+    guard: G,
+}
+
+/// A service whose calls are limited by a `Timeout`; expiry is a boxed
 /// `ResilienceError::<ServiceError>::Timeout`.
+pub type TimeoutService<S> = GuardedService<S, Timeout>;
+
+/// A service behind a bulkhead: a call waits up to the bulkhead's `max_wait` for a slot,
+/// then fails with a boxed `ResilienceError::<ServiceError>::BulkheadFull`.
+pub type BulkheadService<S> = GuardedService<S, Arc<Bulkhead>>;
+
+impl<S, Req, G> Service<Req> for GuardedService<S, G>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    G: CallGuard,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<S::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let fut = self.inner.call(req);
+        self.guard.run_guarded(async move {
+            fut.await
+                .map_err(|e| ResilienceError::Inner(ServiceError(e.into())))
+        })
+    }
+}
+
+/// Limits each call of the wrapped service to a duration.
 #[derive(Clone, Copy, Debug)]
 pub struct TimeoutLayer {
     timeout: Timeout,
@@ -189,47 +261,35 @@ impl TimeoutLayer {
 impl<S> Layer<S> for TimeoutLayer {
     type Service = TimeoutService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        TimeoutService {
+        GuardedService {
             inner,
-            timeout: self.timeout,
+            guard: self.timeout,
         }
     }
 }
 
-/// A service whose calls are limited by a `Timeout`.
+/// Caps concurrent calls of the wrapped service with a `Bulkhead`.
 #[derive(Clone, Debug)]
-pub struct TimeoutService<S> {
-    inner: S,
-    timeout: Timeout,
+pub struct BulkheadLayer {
+    bulkhead: Arc<Bulkhead>,
 }
 
-impl<S, Req> Service<Req> for TimeoutService<S>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    S::Response: 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<S::Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+impl BulkheadLayer {
+    /// A layer sharing `bulkhead` between every service it wraps.
+    pub fn new(bulkhead: impl Into<Arc<Bulkhead>>) -> Self {
+        BulkheadLayer {
+            bulkhead: bulkhead.into(),
+        }
     }
+}
 
-    fn call(&mut self, req: Req) -> Self::Future {
-        let fut = self.inner.call(req);
-        let timeout = self.timeout;
-        Box::pin(async move {
-            timeout
-                .run(async move {
-                    fut.await
-                        .map_err(|e| ResilienceError::Inner(ServiceError(e.into())))
-                })
-                .await
-                .map_err(unwrap_service_error)
-        })
+impl<S> Layer<S> for BulkheadLayer {
+    type Service = BulkheadService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardedService {
+            inner,
+            guard: Arc::clone(&self.bulkhead),
+        }
     }
 }
 
@@ -302,69 +362,6 @@ where
                             .map_err(wrap)?;
                         svc.call(req).await.map_err(wrap)
                     }
-                })
-                .await
-                .map_err(unwrap_service_error)
-        })
-    }
-}
-
-/// Caps concurrent calls of the wrapped service with a `Bulkhead`.
-#[derive(Clone, Debug)]
-pub struct BulkheadLayer {
-    bulkhead: Arc<Bulkhead>,
-}
-
-impl BulkheadLayer {
-    /// A layer sharing `bulkhead` between every service it wraps.
-    pub fn new(bulkhead: impl Into<Arc<Bulkhead>>) -> Self {
-        BulkheadLayer {
-            bulkhead: bulkhead.into(),
-        }
-    }
-}
-
-impl<S> Layer<S> for BulkheadLayer {
-    type Service = BulkheadService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        BulkheadService {
-            inner,
-            bulkhead: Arc::clone(&self.bulkhead),
-        }
-    }
-}
-
-/// A service behind a bulkhead: a call waits up to the bulkhead's `max_wait` for a slot,
-/// then fails with a boxed `ResilienceError::<ServiceError>::BulkheadFull`.
-#[derive(Clone, Debug)]
-pub struct BulkheadService<S> {
-    inner: S,
-    bulkhead: Arc<Bulkhead>,
-}
-
-impl<S, Req> Service<Req> for BulkheadService<S>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    S::Response: 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<S::Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let fut = self.inner.call(req);
-        let bulkhead = Arc::clone(&self.bulkhead);
-        Box::pin(async move {
-            bulkhead
-                .run(async move {
-                    fut.await
-                        .map_err(|e| ResilienceError::Inner(ServiceError(e.into())))
                 })
                 .await
                 .map_err(unwrap_service_error)

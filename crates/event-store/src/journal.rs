@@ -106,18 +106,26 @@ pub trait Journal: Send + Sync + 'static {
     /// `Corrupt`, `Storage`, `Closed`.
     async fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Event>, JournalError>;
 
-    /// Events carrying `correlation_id`, in position order, at most `max`.
+    /// The highest global position handed out so far, 0 for an empty journal.
+    ///
+    /// # Errors
+    /// `Storage`, `Closed`.
+    async fn highest_position(&self) -> Result<u64, JournalError>;
+
+    /// Events carrying `correlation_id` with `position >= from_position`, in position
+    /// order, at most `max` (page by passing the last position + 1).
     ///
     /// # Errors
     /// `Corrupt`, `Storage`, `Closed`.
     async fn read_correlation(
         &self,
         correlation_id: &str,
+        from_position: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError>;
 
-    /// Events with `from <= timestamp <= to` (microseconds), in position order, at most
-    /// `max`.
+    /// Events with `from <= timestamp <= to` (microseconds) and `position >=
+    /// from_position`, in position order, at most `max`.
     ///
     /// # Errors
     /// `Corrupt`, `Storage`, `Closed`.
@@ -125,16 +133,19 @@ pub trait Journal: Send + Sync + 'static {
         &self,
         from: Timestamp,
         to: Timestamp,
+        from_position: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError>;
 
-    /// Events of `event_type`, in position order, at most `max`.
+    /// Events of `event_type` with `position >= from_position`, in position order, at
+    /// most `max`.
     ///
     /// # Errors
     /// `Corrupt`, `Storage`, `Closed`.
     async fn read_event_type(
         &self,
         event_type: &EventType,
+        from_position: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError>;
 

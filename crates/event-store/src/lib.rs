@@ -1,9 +1,29 @@
 //! # palisade-event-store
 //!
-//! Layer 3 of Palisade: events and the journal that keeps them. The [`Journal`] trait is
-//! the storage contract (async, so that a PostgreSQL backend fits without changing the
-//! API); [`InMemoryJournal`] implements it for tests, and the embedded sled backend is
-//! the default for real use.
+//! Layer 3 of Palisade: events and the journal that keeps them.
+//!
+//! - [`Journal`] is the storage contract (async, object-safe, so that a PostgreSQL
+//!   backend fits without changing the API): atomic batches, expected-version checks,
+//!   idempotent re-appends by event id, reads by stream range, global position,
+//!   correlation, time and type (all pageable by position), and `delete_to` that keeps
+//!   the highest sequence number. Every backend runs the same conformance suite.
+//! - [`SledJournal`] is the embedded default (no service needed); [`InMemoryJournal`]
+//!   serves tests.
+//! - Every stored record (see [`record`]) carries a magic number, a format version, a
+//!   codec tag (bincode 2 or JSON, switchable per record), a compression flag (zstd above
+//!   a size threshold) and a CRC32; a bad record is a typed `Corrupt` error naming its
+//!   stream and sequence, never a garbage event.
+//! - [`EventStore`] wraps a journal for the layers above: it wakes [`Subscription`]s
+//!   (catch-up from a position, then live; no gap and no duplicate across the switch;
+//!   a bounded page buffer, so a slow reader applies backpressure) and drives
+//!   [`Replay`] (a stream, a correlation or everything; as fast as possible or real time
+//!   times a factor; filters; progress reports) and retention.
+//!
+//! ## Durability
+//! | mode | an append is acknowledged | a crash can lose |
+//! |---|---|---|
+//! | [`Durability::Buffered`] | after the write, before fsync | acknowledged appends of the last `flush_every_ms` (500 ms by default); a batch is kept or lost whole |
+//! | [`Durability::Durable`] (default for `open`) | after fsync; concurrent appenders share one fsync (group commit) | nothing acknowledged |
 //!
 //! ```
 //! use palisade_event_store::{EventType, ExpectedVersion, InMemoryJournal, Journal, NewEvent};
@@ -29,8 +49,18 @@ mod error;
 mod event;
 mod journal;
 mod memory;
+pub mod record;
+mod replay;
+mod sled_journal;
+mod store;
+mod subscription;
 
 pub use error::{EventError, JournalError};
 pub use event::{Event, EventType, NewEvent, Timestamp, now_micros};
 pub use journal::{AppendResult, ExpectedVersion, Journal};
 pub use memory::InMemoryJournal;
+pub use record::{Codec, RecordCodec, RecordError};
+pub use replay::{Replay, ReplayError, ReplayProgress, ReplaySource, ReplaySpeed};
+pub use sled_journal::{Durability, SledConfig, SledJournal};
+pub use store::{EventStore, RetentionPolicy};
+pub use subscription::{DEFAULT_PAGE_SIZE, Subscription};

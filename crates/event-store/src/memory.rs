@@ -145,29 +145,42 @@ impl Journal for InMemoryJournal {
         Ok(self.scan(max, |e| e.position >= from_position))
     }
 
+    async fn highest_position(&self) -> Result<u64, JournalError> {
+        Ok(self.lock().next_position)
+    }
+
     async fn read_correlation(
         &self,
         correlation_id: &str,
+        from_position: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError> {
-        Ok(self.scan(max, |e| e.correlation_id.as_deref() == Some(correlation_id)))
+        Ok(self.scan(max, |e| {
+            e.position >= from_position && e.correlation_id.as_deref() == Some(correlation_id)
+        }))
     }
 
     async fn read_time_range(
         &self,
         from: Timestamp,
         to: Timestamp,
+        from_position: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError> {
-        Ok(self.scan(max, |e| e.timestamp >= from && e.timestamp <= to))
+        Ok(self.scan(max, |e| {
+            e.position >= from_position && e.timestamp >= from && e.timestamp <= to
+        }))
     }
 
     async fn read_event_type(
         &self,
         event_type: &EventType,
+        from_position: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError> {
-        Ok(self.scan(max, |e| &e.event_type == event_type))
+        Ok(self.scan(max, |e| {
+            e.position >= from_position && &e.event_type == event_type
+        }))
     }
 
     async fn delete_to(&self, stream: &str, sequence: u64) -> Result<(), JournalError> {

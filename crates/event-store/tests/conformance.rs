@@ -195,16 +195,16 @@ async fn reads_by_correlation_time_and_type(j: Arc<dyn Journal>) {
         .expect("append");
     let ids = |v: Vec<palisade_event_store::Event>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(j.read_correlation("flow-1", 10).await.expect("read")),
+        ids(j.read_correlation("flow-1", 0, 10).await.expect("read")),
         vec!["1", "3"]
     );
     assert_eq!(
-        ids(j.read_time_range(1_500, 3_000, 10).await.expect("read")),
+        ids(j.read_time_range(1_500, 3_000, 0, 10).await.expect("read")),
         vec!["2", "3"]
     );
     assert_eq!(
         ids(j
-            .read_event_type(&EventType::Custom("audit".into()), 10)
+            .read_event_type(&EventType::Custom("audit".into()), 0, 10)
             .await
             .expect("read")),
         vec!["2"]
@@ -262,6 +262,33 @@ async fn concurrent_appenders_never_lose_or_duplicate(j: Arc<dyn Journal>) {
     );
 }
 
+async fn secondary_reads_page_by_position(j: Arc<dyn Journal>) {
+    assert_eq!(j.highest_position().await.expect("position"), 0);
+    let batch: Vec<NewEvent> = (1..=5)
+        .map(|i| ev(&format!("p{i}")).correlation("flow"))
+        .collect();
+    j.append("s", ExpectedVersion::Any, batch)
+        .await
+        .expect("append");
+    let last = j.highest_position().await.expect("position");
+    let first = j.read_correlation("flow", 0, 2).await.expect("page 1");
+    assert_eq!(first.len(), 2);
+    let next = first[1].position + 1;
+    let rest = j.read_correlation("flow", next, 10).await.expect("page 2");
+    assert_eq!(rest.len(), 3);
+    assert_eq!(rest.last().map(|e| e.position), Some(last));
+    let typed = j
+        .read_event_type(&EventType::StateChanged, next, 10)
+        .await
+        .expect("typed");
+    assert_eq!(typed.len(), 3);
+    let timed = j
+        .read_time_range(0, u64::MAX, last, 10)
+        .await
+        .expect("timed");
+    assert_eq!(timed.len(), 1);
+}
+
 macro_rules! backend {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -285,8 +312,13 @@ macro_rules! backend {
             case!(reads_by_correlation_time_and_type);
             case!(stored_events_keep_every_field);
             case!(concurrent_appenders_never_lose_or_duplicate);
+            case!(secondary_reads_page_by_position);
         }
     };
 }
 
 backend!(in_memory, Arc::new(InMemoryJournal::new()));
+backend!(
+    sled,
+    Arc::new(palisade_event_store::SledJournal::temporary().expect("sled"))
+);

@@ -41,6 +41,7 @@
 //! | `supervision` | [`supervision`] (`palisade-supervision`) | 1 | yes |
 //! | `circuit-breaker` | [`circuit_breaker`] (`palisade-circuit-breaker`, with its `tower` and `actors` features) | 2 | yes |
 //! | `event-store` | [`event_store`] (`palisade-event-store`) | 3 | yes |
+//! | `snapshot-store` | [`snapshot_store`] (`palisade-snapshot-store`) | 4 | yes |
 //!
 //! Each crate is usable on its own; depend on it directly to skip the facade.
 
@@ -51,6 +52,8 @@ pub use palisade_actor_core as actor_core;
 pub use palisade_circuit_breaker as circuit_breaker;
 #[cfg(feature = "event-store")]
 pub use palisade_event_store as event_store;
+#[cfg(feature = "snapshot-store")]
+pub use palisade_snapshot_store as snapshot_store;
 #[cfg(feature = "supervision")]
 pub use palisade_supervision as supervision;
 
@@ -71,6 +74,8 @@ pub mod prelude {
     pub use palisade_event_store::{
         Event, EventType, ExpectedVersion, InMemoryJournal, Journal, JournalError, NewEvent,
     };
+    #[cfg(feature = "snapshot-store")]
+    pub use palisade_snapshot_store::{ActorStateSnapshot, SnapshotCriteria, SnapshotStore};
     #[cfg(feature = "supervision")]
     pub use palisade_supervision::{
         AutoShutdown, Backoff, ChildSpec, Decider, RestartPolicy, RestartStrategy, RootSupervisor,

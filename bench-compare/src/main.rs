@@ -19,12 +19,17 @@
 //! layers on a current-thread runtime; its first row is Palisade's full stack, the bare
 //! service (the floor) is last.
 //!
+//! The `journal ...` groups (see `journal`) measure Palisade's sled journal against sled
+//! used directly: appends (Buffered, and Durable with and without group commit), replay
+//! of one stream, and bytes on disk per event.
+//!
 //! `--memory PEER` is internal: the parent runs each memory measurement in a fresh child
 //! process of this binary and reads `BYTES_PER_ACTOR <n>` from its stdout.
 
 mod actix_peer;
 mod breakers;
 mod harness;
+mod journal;
 mod kameo_peer;
 mod palisade;
 mod ractor_peer;
@@ -68,6 +73,10 @@ const BREAKER_CLOSED: &str = "breaker: closed call recorded as success";
 const BREAKER_OPEN: &str = "breaker: open rejection";
 const BREAKER_TWO_THREADS: &str = "breaker: 2 threads, closed";
 const TOWER_STACK: &str = "tower stack per request";
+const JOURNAL: &str = "journal (sled)";
+const JOURNAL_DURABLE: &str = "journal durable, 64 appenders";
+const JOURNAL_REPLAY: &str = "journal replay";
+const JOURNAL_BYTES: &str = "journal bytes on disk";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Unit {
@@ -75,6 +84,8 @@ enum Unit {
     NsPerOp,
     UsPerOp,
     BytesPerActor,
+    NsPerEvent,
+    BytesPerEvent,
 }
 
 impl Unit {
@@ -84,6 +95,8 @@ impl Unit {
             Unit::NsPerOp => "ns/op",
             Unit::UsPerOp => "us/op",
             Unit::BytesPerActor => "bytes/actor",
+            Unit::NsPerEvent => "ns/event",
+            Unit::BytesPerEvent => "bytes/event",
         }
     }
 }
@@ -464,6 +477,67 @@ fn cases() -> Vec<Case> {
             "bare service (no layers)",
             NsPerOp,
             ct(tower_stack::bare),
+        ),
+        // The sled journal against sled itself (see `journal`).
+        case(
+            JOURNAL,
+            "raw sled insert (256 B)",
+            NsPerOp,
+            sync(journal::raw_insert),
+        ),
+        case(
+            JOURNAL,
+            "palisade Buffered append (256 B)",
+            NsPerOp,
+            mt(journal::buffered_append),
+        ),
+        case(
+            JOURNAL_DURABLE,
+            "flush per append",
+            NsPerOp,
+            sync(journal::raw_flush_per_append),
+        ),
+        case(
+            JOURNAL_DURABLE,
+            "palisade Durable, one appender",
+            NsPerOp,
+            mt(journal::durable_one_appender),
+        ),
+        case(
+            JOURNAL_DURABLE,
+            "palisade Durable, 64 concurrent appenders",
+            NsPerOp,
+            mt(journal::durable_concurrent),
+        ),
+        case(
+            JOURNAL_REPLAY,
+            "raw sled scan + decode",
+            NsPerEvent,
+            sync(journal::raw_scan_decode),
+        ),
+        case(
+            JOURNAL_REPLAY,
+            "palisade read_stream",
+            NsPerEvent,
+            mt(journal::read_stream),
+        ),
+        case(
+            JOURNAL_BYTES,
+            "raw sled (256 B value)",
+            BytesPerEvent,
+            sync(journal::raw_bytes_on_disk),
+        ),
+        case(
+            JOURNAL_BYTES,
+            "palisade, uncompressed",
+            BytesPerEvent,
+            mt(journal::bytes_uncompressed),
+        ),
+        case(
+            JOURNAL_BYTES,
+            "palisade, zstd (compress_above 0)",
+            BytesPerEvent,
+            mt(journal::bytes_compressed),
         ),
     ]
 }

@@ -1,0 +1,405 @@
+//! Palisade's sled journal (`palisade-event-store`) against sled 0.34 used directly: what
+//! the journal's layer (a five-tree transaction per append, the record format with its
+//! CRC, the hop to tokio's blocking pool, group commit) costs over the store underneath.
+//!
+//! Groups (the first row of each is its reference):
+//! - `journal (sled)`: one 256-byte value per operation, no fsync. Raw: `Tree::insert`
+//!   with an increasing 8-byte key. Palisade: `Journal::append` of one 256-byte event
+//!   with `Durability::Buffered` (what it writes per event: the record in `events`, an
+//!   index entry in `by_stream` and `ids`, the stream's head in `streams`, the last
+//!   position in `meta`, all in one transaction).
+//! - `journal durable, 64 appenders`: per acknowledged, fsynced append. Reference: raw
+//!   sled, one insert then `Db::flush` each, serialized (no group commit). Then Palisade
+//!   `Durable` with one appender (one fsync per append too) and with 64 concurrent
+//!   appenders on the 2-worker runtime (group commit shares fsyncs).
+//! - `journal replay`: per event, reading 100,000 events of one stream. Raw: a scan of a
+//!   sled tree of 100,000 records in Palisade's record format (keyed by position, as the
+//!   journal's `events` tree) decoding each with `RecordCodec::decode`. Palisade:
+//!   `read_stream` in pages of 1,000 (which also walks the `by_stream` index and checks
+//!   each record's stream, sequence and position).
+//! - `journal bytes on disk`: size of the sled directory (sum of file lengths) after
+//!   100,000 events with a repetitive JSON-like 256-byte payload and a flush, divided by
+//!   100,000. Raw sled with the 256-byte value under an 8-byte key is the reference;
+//!   Palisade without compression, and with `compress_above(0)` (every record body
+//!   zstd-compressed, one record at a time).
+//!
+//! Durable and on-disk cases write under the system temp directory (a real disk here; a
+//! tmpfs would make fsync free), each in a fresh directory removed afterwards.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use palisade_event_store::{
+    Codec, Durability, Event, EventType, ExpectedVersion, Journal, NewEvent, RecordCodec,
+    SledConfig, SledJournal,
+};
+use tokio::runtime::Runtime;
+
+use crate::harness::{Config, err, measure, run_batch, setup, timed};
+
+/// Payload size of every event and value.
+pub const PAYLOAD_BYTES: usize = 256;
+/// Operations per repetition of the append cases.
+const APPENDS_PER_REP: u64 = 100;
+/// Concurrent appenders in the group-commit case.
+const APPENDERS: u64 = 64;
+/// Events in the replay and bytes-on-disk cases.
+pub const JOURNAL_EVENTS: u64 = 100_000;
+/// `read_stream` page size, and the batch size used to fill journals.
+const PAGE: usize = 1_000;
+
+/// Unique ids and directory names across the whole run.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn next() -> u64 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn payload() -> Vec<u8> {
+    vec![b'x'; PAYLOAD_BYTES]
+}
+
+/// 256 bytes of repetitive JSON-like text: what compression is for.
+fn json_payload(n: u64) -> Vec<u8> {
+    let mut text = format!(
+        "{{\"account\":\"acct-{:06}\",\"kind\":\"deposit\",\"currency\":\"EUR\",\"amount\":100,\"note\":\"",
+        n % 1_000
+    );
+    while text.len() < PAYLOAD_BYTES - 2 {
+        text.push_str("monthly deposit ");
+    }
+    text.truncate(PAYLOAD_BYTES - 2);
+    text.push_str("\"}");
+    text.into_bytes()
+}
+
+fn new_event(payload: Vec<u8>) -> NewEvent {
+    NewEvent::new(format!("e-{}", next()), EventType::StateChanged, payload)
+}
+
+/// A fresh directory under the temp dir, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(what: &str) -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!(
+            "bench-compare-{what}-{}-{}",
+            std::process::id(),
+            next()
+        ));
+        std::fs::create_dir_all(&path).map_err(err)?;
+        Ok(ScratchDir(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Sum of the lengths of every file under `dir`.
+fn dir_bytes(dir: &Path) -> Result<u64, String> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let meta = entry.metadata().map_err(err)?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn temporary_sled() -> Result<sled::Db, String> {
+    sled::Config::new().temporary(true).open().map_err(err)
+}
+
+// ----- journal (sled) -----------------------------------------------------------------
+
+/// Raw sled: one insert of a 256-byte value under an increasing key, no flush.
+pub fn raw_insert(cfg: &Config) -> Result<f64, String> {
+    let db = temporary_sled()?;
+    let tree = db.open_tree("events").map_err(err)?;
+    let value = payload();
+    let mut key = 0u64;
+    measure(cfg, APPENDS_PER_REP, |reps| {
+        let start = Instant::now();
+        for _ in 0..reps * APPENDS_PER_REP {
+            key += 1;
+            tree.insert(key.to_be_bytes(), value.as_slice())
+                .map_err(err)?;
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// Palisade: one `Buffered` append of one 256-byte event.
+pub fn buffered_append(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    let journal = setup(rt, async { SledJournal::temporary().map_err(err) })?;
+    measure(cfg, APPENDS_PER_REP, |reps| {
+        let journal = journal.clone();
+        run_batch(rt, async move {
+            timed(async {
+                for _ in 0..reps * APPENDS_PER_REP {
+                    let written = journal
+                        .append("bench", ExpectedVersion::Any, vec![new_event(payload())])
+                        .await
+                        .map_err(err)?;
+                    black_box(written);
+                }
+                Ok(())
+            })
+            .await
+        })
+    })
+}
+
+// ----- journal durable, 64 appenders ----------------------------------------------------
+
+/// Raw sled: one insert, then `Db::flush` (an fsync), serialized.
+pub fn raw_flush_per_append(cfg: &Config) -> Result<f64, String> {
+    let dir = ScratchDir::new("flush-per-append")?;
+    let db = sled::open(dir.path()).map_err(err)?;
+    let tree = db.open_tree("events").map_err(err)?;
+    let value = payload();
+    let mut key = 0u64;
+    let result = measure(cfg, 1, |reps| {
+        let start = Instant::now();
+        for _ in 0..reps {
+            key += 1;
+            tree.insert(key.to_be_bytes(), value.as_slice())
+                .map_err(err)?;
+            db.flush().map_err(err)?;
+        }
+        Ok(start.elapsed())
+    });
+    drop(tree);
+    drop(db);
+    result
+}
+
+fn open_durable(dir: &ScratchDir) -> Result<SledJournal, String> {
+    SledJournal::open(
+        dir.path(),
+        SledConfig::default().durability(Durability::Durable),
+    )
+    .map_err(err)
+}
+
+/// Palisade `Durable`, one appender: each append waits for its own fsync.
+pub fn durable_one_appender(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    let dir = ScratchDir::new("durable-one")?;
+    let journal = setup(rt, async { open_durable(&dir) })?;
+    let result = measure(cfg, 1, |reps| {
+        let journal = journal.clone();
+        run_batch(rt, async move {
+            timed(async {
+                for _ in 0..reps {
+                    journal
+                        .append("bench", ExpectedVersion::Any, vec![new_event(payload())])
+                        .await
+                        .map_err(err)?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    });
+    drop(journal);
+    result
+}
+
+/// Palisade `Durable`, 64 tasks appending at once (one stream each): per append.
+pub fn durable_concurrent(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    let dir = ScratchDir::new("durable-64")?;
+    let journal = setup(rt, async { open_durable(&dir) })?;
+    let (flushes_before, mut appends) = (journal.flush_count(), 0u64);
+    let result = measure(cfg, APPENDERS, |reps| {
+        appends += reps * APPENDERS;
+        let journal = journal.clone();
+        run_batch(rt, async move {
+            timed(async {
+                let tasks: Vec<_> = (0..APPENDERS)
+                    .map(|a| {
+                        let journal = journal.clone();
+                        tokio::spawn(async move {
+                            let stream = format!("bench-{a}");
+                            for _ in 0..reps {
+                                journal
+                                    .append(
+                                        &stream,
+                                        ExpectedVersion::Any,
+                                        vec![new_event(payload())],
+                                    )
+                                    .await
+                                    .map_err(err)?;
+                            }
+                            Ok::<(), String>(())
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.map_err(err)??;
+                }
+                Ok(())
+            })
+            .await
+        })
+    });
+    // On stderr, so that the table on stdout stays a table.
+    eprintln!(
+        "  (durable, 64 appenders: {} fsyncs for {appends} appends: {:.3} per append)",
+        journal.flush_count() - flushes_before,
+        (journal.flush_count() - flushes_before) as f64 / appends.max(1) as f64
+    );
+    drop(journal);
+    result
+}
+
+// ----- journal replay -----------------------------------------------------------------
+
+/// Raw sled: scan a tree of 100,000 Palisade records and decode each.
+pub fn raw_scan_decode(cfg: &Config) -> Result<f64, String> {
+    let db = temporary_sled()?;
+    let tree = db.open_tree("events").map_err(err)?;
+    let codec = RecordCodec::new(Codec::default());
+    for n in 1..=JOURNAL_EVENTS {
+        let event = Event {
+            id: format!("e-{n}"),
+            stream: "replayed".to_owned(),
+            sequence: n,
+            position: n,
+            event_type: EventType::StateChanged,
+            payload: payload(),
+            timestamp: palisade_event_store::now_micros(),
+            correlation_id: None,
+            causation_id: None,
+            metadata: BTreeMap::new(),
+        };
+        let record = codec.encode(&event).map_err(err)?;
+        tree.insert(n.to_be_bytes(), record).map_err(err)?;
+    }
+    measure(cfg, JOURNAL_EVENTS, |reps| {
+        let start = Instant::now();
+        for _ in 0..reps {
+            let mut seen = 0u64;
+            for entry in tree.iter() {
+                let (_, record) = entry.map_err(err)?;
+                black_box(RecordCodec::decode(&record).map_err(err)?);
+                seen += 1;
+            }
+            if seen != JOURNAL_EVENTS {
+                return Err(format!("scanned {seen} records, expected {JOURNAL_EVENTS}"));
+            }
+        }
+        Ok(start.elapsed())
+    })
+}
+
+async fn fill(
+    journal: &SledJournal,
+    stream: &str,
+    payload: impl Fn(u64) -> Vec<u8>,
+) -> Result<(), String> {
+    let mut n = 0;
+    for _ in 0..JOURNAL_EVENTS / PAGE as u64 {
+        let batch = (0..PAGE)
+            .map(|_| {
+                n += 1;
+                new_event(payload(n))
+            })
+            .collect();
+        journal
+            .append(stream, ExpectedVersion::Any, batch)
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Palisade: `read_stream` over one stream of 100,000 events, pages of 1,000.
+pub fn read_stream(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
+    let journal = setup(rt, async {
+        let journal = SledJournal::temporary().map_err(err)?;
+        fill(&journal, "replayed", |_| payload()).await?;
+        Ok(journal)
+    })?;
+    measure(cfg, JOURNAL_EVENTS, |reps| {
+        let journal = journal.clone();
+        run_batch(rt, async move {
+            timed(async {
+                for _ in 0..reps {
+                    let (mut from, mut seen) = (1, 0u64);
+                    loop {
+                        let page = journal
+                            .read_stream("replayed", from, u64::MAX, PAGE)
+                            .await
+                            .map_err(err)?;
+                        let Some(last) = page.last() else { break };
+                        from = last.sequence + 1;
+                        seen += page.len() as u64;
+                        black_box(&page);
+                    }
+                    if seen != JOURNAL_EVENTS {
+                        return Err(format!("read {seen} events, expected {JOURNAL_EVENTS}"));
+                    }
+                }
+                Ok(())
+            })
+            .await
+        })
+    })
+}
+
+// ----- journal bytes on disk ------------------------------------------------------------
+
+/// Raw sled: 100,000 JSON-like 256-byte values under 8-byte keys, flushed.
+pub fn raw_bytes_on_disk(_cfg: &Config) -> Result<f64, String> {
+    let dir = ScratchDir::new("bytes-raw")?;
+    {
+        let db = sled::open(dir.path()).map_err(err)?;
+        let tree = db.open_tree("events").map_err(err)?;
+        for n in 1..=JOURNAL_EVENTS {
+            tree.insert(n.to_be_bytes(), json_payload(n)).map_err(err)?;
+        }
+        db.flush().map_err(err)?;
+    }
+    Ok(dir_bytes(dir.path())? as f64 / JOURNAL_EVENTS as f64)
+}
+
+fn palisade_bytes_on_disk(rt: &Runtime, compress_above: usize) -> Result<f64, String> {
+    let dir = ScratchDir::new("bytes-palisade")?;
+    setup(rt, async {
+        let journal = SledJournal::open(
+            dir.path(),
+            SledConfig::default()
+                .durability(Durability::Buffered)
+                .compress_above(compress_above),
+        )
+        .map_err(err)?;
+        fill(&journal, "stored", json_payload).await?;
+        journal.flush().await.map_err(err)
+    })?;
+    // The journal is dropped (sled closed) before the directory is measured.
+    Ok(dir_bytes(dir.path())? as f64 / JOURNAL_EVENTS as f64)
+}
+
+/// Palisade without compression (`compress_above(usize::MAX)`).
+pub fn bytes_uncompressed(rt: &Runtime, _cfg: &Config) -> Result<f64, String> {
+    palisade_bytes_on_disk(rt, usize::MAX)
+}
+
+/// Palisade with every record body zstd-compressed (`compress_above(0)`).
+pub fn bytes_compressed(rt: &Runtime, _cfg: &Config) -> Result<f64, String> {
+    palisade_bytes_on_disk(rt, 0)
+}

@@ -42,6 +42,86 @@ const FLAG_ZSTD: u8 = 0b0000_0001;
 /// zstd level 1: the append path wants speed more than the last few percent of ratio.
 const ZSTD_LEVEL: i32 = 1;
 
+/// Why a frame could not be read: the checks every Palisade record format shares.
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// Fewer bytes than a header.
+    #[error("record truncated: shorter than its {HEADER_LEN}-byte header")]
+    Truncated,
+    /// The header's body length differs from the bytes that follow it.
+    #[error("body length mismatch: header says {header}, {actual} bytes follow")]
+    LengthMismatch {
+        /// The length the header states.
+        header: u32,
+        /// The number of bytes after the header.
+        actual: usize,
+    },
+    /// The body's CRC32 differs from the header's.
+    #[error("checksum mismatch: header {expected:#010x}, body {actual:#010x}")]
+    ChecksumMismatch {
+        /// The CRC32 the header states.
+        expected: u32,
+        /// The CRC32 of the body as read.
+        actual: u32,
+    },
+}
+
+/// Lays out a record: the 8 leading header bytes `head` (magic, version, codec tag,
+/// flags, reserved: their meaning is the caller's), the body length and the body's
+/// CRC32 (both u32, little-endian), then the body. Every Palisade record format uses
+/// this frame (events here, snapshots in `palisade-snapshot-store`).
+///
+/// Returns `None` when the body is longer than `u32::MAX` bytes.
+pub fn frame(head: [u8; 8], body: &[u8]) -> Option<Vec<u8>> {
+    let body_len = u32::try_from(body.len()).ok()?;
+    let mut record = Vec::with_capacity(HEADER_LEN + body.len());
+    record.extend_from_slice(&head);
+    record.extend_from_slice(&body_len.to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    record.extend_from_slice(body);
+    Some(record)
+}
+
+/// Splits a framed record into its 8 leading header bytes and its body, after checking
+/// the body length and CRC32 the header states. Never panics.
+///
+/// # Errors
+/// `Truncated`, `LengthMismatch` or `ChecksumMismatch`.
+pub fn unframe(bytes: &[u8]) -> Result<([u8; 8], &[u8]), FrameError> {
+    let (header, body) = bytes
+        .split_first_chunk::<HEADER_LEN>()
+        .ok_or(FrameError::Truncated)?;
+    // Constant indices into a `[u8; 16]`: checked at compile time, cannot panic.
+    let body_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    if usize::try_from(body_len).ok() != Some(body.len()) {
+        return Err(FrameError::LengthMismatch {
+            header: body_len,
+            actual: body.len(),
+        });
+    }
+    let expected = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+    let actual = crc32fast::hash(body);
+    if expected != actual {
+        return Err(FrameError::ChecksumMismatch { expected, actual });
+    }
+    let [h0, h1, h2, h3, h4, h5, h6, h7, ..] = *header;
+    Ok(([h0, h1, h2, h3, h4, h5, h6, h7], body))
+}
+
+impl From<FrameError> for RecordError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Truncated => RecordError::Truncated,
+            FrameError::LengthMismatch { header, actual } => {
+                RecordError::LengthMismatch { header, actual }
+            }
+            FrameError::ChecksumMismatch { expected, actual } => {
+                RecordError::ChecksumMismatch { expected, actual }
+            }
+        }
+    }
+}
+
 /// Why a record could not be encoded or decoded.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
@@ -190,33 +270,22 @@ impl RecordCodec {
         } else {
             (encoded, 0)
         };
-        let body_len = u32::try_from(body.len())
-            .map_err(|_| RecordError::Encode("body longer than u32::MAX".to_owned()))?;
-        let mut record = Vec::with_capacity(HEADER_LEN + body.len());
-        record.extend_from_slice(&MAGIC);
-        record.push(FORMAT_VERSION);
-        record.push(self.codec.tag());
-        record.push(flags);
-        record.push(0);
-        record.extend_from_slice(&body_len.to_le_bytes());
-        record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        record.extend_from_slice(&body);
-        Ok(record)
+        let [m0, m1, m2, m3] = MAGIC;
+        let head = [m0, m1, m2, m3, FORMAT_VERSION, self.codec.tag(), flags, 0];
+        frame(head, &body)
+            .ok_or_else(|| RecordError::Encode("body longer than u32::MAX".to_owned()))
     }
 
     /// The event stored in `bytes`, whatever codec wrote it. Checks, in order: length,
-    /// magic, version, codec tag, flags, reserved byte, body length, CRC32; then
-    /// decompresses (at most [`MAX_BODY_SIZE`]) and decodes. Never panics.
+    /// body length and CRC32 (the frame), magic, version, codec tag, flags, reserved
+    /// byte; then decompresses (at most [`MAX_BODY_SIZE`]) and decodes. Never panics.
     ///
     /// # Errors
     /// The first check that fails, as its `RecordError` variant.
     pub fn decode(bytes: &[u8]) -> Result<Event, RecordError> {
-        let (header, body) = bytes
-            .split_first_chunk::<HEADER_LEN>()
-            .ok_or(RecordError::Truncated)?;
-        // Constant indices into a `[u8; 16]`: checked at compile time, cannot panic.
-        let (version, tag, flags, reserved) = (header[4], header[5], header[6], header[7]);
-        if header[..4] != MAGIC {
+        let (head, body) = unframe(bytes)?;
+        let (version, tag, flags, reserved) = (head[4], head[5], head[6], head[7]);
+        if head[..4] != MAGIC {
             return Err(RecordError::BadMagic);
         }
         if version != FORMAT_VERSION {
@@ -228,18 +297,6 @@ impl RecordCodec {
         }
         if reserved != 0 {
             return Err(RecordError::ReservedNotZero(reserved));
-        }
-        let body_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-        if usize::try_from(body_len).ok() != Some(body.len()) {
-            return Err(RecordError::LengthMismatch {
-                header: body_len,
-                actual: body.len(),
-            });
-        }
-        let expected = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-        let actual = crc32fast::hash(body);
-        if expected != actual {
-            return Err(RecordError::ChecksumMismatch { expected, actual });
         }
         if flags & FLAG_ZSTD != 0 {
             decode_body(codec, &decompress(body)?)

@@ -26,6 +26,7 @@
 
 use crate::error::SnapshotError;
 use crate::snapshot::ActorStateSnapshot;
+use palisade_event_store::record::{FrameError, frame, unframe};
 
 /// The record's magic bytes.
 pub const MAGIC: [u8; 4] = *b"PLSS";
@@ -102,55 +103,40 @@ pub fn encode(snapshot: &ActorStateSnapshot) -> Result<Vec<u8>, SnapshotError> {
             body.len()
         )));
     }
-    let body_len = u32::try_from(body.len())
-        .map_err(|_| SnapshotError::Codec("body longer than u32::MAX".to_owned()))?;
-    let mut record = Vec::with_capacity(HEADER_LEN + body.len());
-    record.extend_from_slice(&MAGIC);
-    record.push(FORMAT_VERSION);
-    record.push(CODEC_BINCODE);
-    record.extend_from_slice(&0u16.to_le_bytes());
-    record.extend_from_slice(&body_len.to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    record.extend_from_slice(&body);
-    Ok(record)
+    let [m0, m1, m2, m3] = MAGIC;
+    let head = [m0, m1, m2, m3, FORMAT_VERSION, CODEC_BINCODE, 0, 0];
+    frame(head, &body).ok_or_else(|| SnapshotError::Codec("body longer than u32::MAX".to_owned()))
 }
 
-/// The snapshot stored in `bytes`. Checks, in order: length, magic, version, codec tag,
-/// reserved bytes, body length, CRC32; then decodes, refusing trailing bytes. Does not
+/// The snapshot stored in `bytes`. Checks, in order: the frame (length, body length,
+/// CRC32, shared with the event records), magic, version, codec tag, reserved bytes; then decodes, refusing trailing bytes. Does not
 /// check the snapshot's `state_hash` (the store does, on load). Never panics.
 ///
 /// # Errors
 /// The first check that fails, as its `RecordError` variant.
 pub fn decode(bytes: &[u8]) -> Result<ActorStateSnapshot, RecordError> {
-    let (header, body) = bytes
-        .split_first_chunk::<HEADER_LEN>()
-        .ok_or(RecordError::Truncated)?;
-    // Constant indices into a `[u8; 16]`: checked at compile time, cannot panic.
-    if header[..4] != MAGIC {
+    let (head, body) = unframe(bytes).map_err(|e| match e {
+        FrameError::Truncated => RecordError::Truncated,
+        FrameError::LengthMismatch { header, actual } => {
+            RecordError::LengthMismatch { header, actual }
+        }
+        FrameError::ChecksumMismatch { expected, actual } => {
+            RecordError::ChecksumMismatch { expected, actual }
+        }
+    })?;
+    if head[..4] != MAGIC {
         return Err(RecordError::BadMagic);
     }
-    let (version, tag) = (header[4], header[5]);
+    let (version, tag) = (head[4], head[5]);
     if version != FORMAT_VERSION {
         return Err(RecordError::UnsupportedVersion(version));
     }
     if tag != CODEC_BINCODE {
         return Err(RecordError::UnknownCodec(tag));
     }
-    let reserved = u16::from_le_bytes([header[6], header[7]]);
+    let reserved = u16::from_le_bytes([head[6], head[7]]);
     if reserved != 0 {
         return Err(RecordError::ReservedNotZero(reserved));
-    }
-    let body_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-    if usize::try_from(body_len).ok() != Some(body.len()) {
-        return Err(RecordError::LengthMismatch {
-            header: body_len,
-            actual: body.len(),
-        });
-    }
-    let expected = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-    let actual = crc32fast::hash(body);
-    if expected != actual {
-        return Err(RecordError::ChecksumMismatch { expected, actual });
     }
     // The limit bounds what a corrupt length prefix can make bincode reserve.
     let config = bincode::config::standard().with_limit::<MAX_BODY_SIZE>();

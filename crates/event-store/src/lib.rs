@@ -17,7 +17,14 @@
 //!   (catch-up from a position, then live; no gap and no duplicate across the switch;
 //!   a bounded page buffer, so a slow reader applies backpressure) and drives
 //!   [`Replay`] (a stream, a correlation or everything; as fast as possible or real time
-//!   times a factor; filters; progress reports) and retention.
+//!   times a factor; filters; progress reports; into a callback or, with the `actors`
+//!   feature, into an actor) and retention.
+//! - [`SledJournal`] keeps the most recent events (`max_memory_events`, 10,000 by
+//!   default) in a hot in-memory tail: stream reads inside it skip sled and the blocking
+//!   pool (subscribers catching up, recovery after a recent snapshot).
+//!
+//! ## Feature flags
+//! - `actors`: `Replay::run_into`, replay into a `palisade-actor-core` actor.
 //!
 //! ## Durability
 //! | mode | an append is acknowledged | a crash can lose |

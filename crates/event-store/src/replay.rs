@@ -429,3 +429,27 @@ impl Reporter<'_> {
         self.progress
     }
 }
+
+#[cfg(feature = "actors")]
+impl Replay {
+    /// Replays into an actor (feature `actors`): each event becomes a message through
+    /// `make` and is sent with `tell`, which waits for room in a bounded mailbox, so the
+    /// actor paces the replay. Point it at an actor of a separate `ActorSystem` to
+    /// replay in isolation.
+    ///
+    /// # Errors
+    /// As [`Replay::run`]; a `tell` that fails (the actor stopped, a rejecting mailbox
+    /// is full) stops the replay as a `Handler` error.
+    pub async fn run_into<M: Send + 'static>(
+        self,
+        actor: &palisade_actor_core::ActorRef<M>,
+        mut make: impl FnMut(&Event) -> M,
+    ) -> Result<ReplayProgress, ReplayError<palisade_actor_core::SendError<M>>> {
+        self.run_async(move |event| {
+            let message = make(&event);
+            let actor = actor.clone();
+            async move { actor.tell(message).await }
+        })
+        .await
+    }
+}

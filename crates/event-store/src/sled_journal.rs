@@ -82,6 +82,7 @@ use crate::journal::{AppendResult, ExpectedVersion, Journal, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec};
 
 mod keys;
+mod tail;
 use keys::{IdEntry, be_u64, parse_stream_key, stream_key};
 
 const LAST_POSITION: &[u8] = b"last_position";
@@ -112,6 +113,9 @@ pub struct SledConfig {
     /// How often sled flushes in the background, in milliseconds (at least 1). Bounds
     /// what `Buffered` can lose. Default 500.
     pub flush_every_ms: u64,
+    /// The hot tail: this many of the most recent events are kept in memory and serve
+    /// stream reads that fall entirely inside it. 0 disables it. Default 10,000.
+    pub max_memory_events: usize,
 }
 
 impl Default for SledConfig {
@@ -122,6 +126,7 @@ impl Default for SledConfig {
             compress_above: DEFAULT_COMPRESS_ABOVE,
             cache_capacity: 64 * 1024 * 1024,
             flush_every_ms: 500,
+            max_memory_events: 10_000,
         }
     }
 }
@@ -148,6 +153,12 @@ impl SledConfig {
     /// Sets sled's page cache size in bytes.
     pub fn cache_capacity(mut self, bytes: u64) -> Self {
         self.cache_capacity = bytes;
+        self
+    }
+
+    /// Sets the size of the hot in-memory tail (0 disables it).
+    pub fn max_memory_events(mut self, events: usize) -> Self {
+        self.max_memory_events = events;
         self
     }
 
@@ -219,6 +230,7 @@ struct Inner {
     started: AtomicU64,
     settled: tokio::sync::watch::Sender<u64>,
     flushes: AtomicU64,
+    tail: tail::Tail,
 }
 
 impl SledJournal {
@@ -273,10 +285,16 @@ impl SledJournal {
             started: AtomicU64::new(0),
             settled: tokio::sync::watch::Sender::new(0),
             flushes: AtomicU64::new(0),
+            tail: tail::Tail::new(config.max_memory_events),
         };
         Ok(SledJournal {
             inner: Arc::new(inner),
         })
+    }
+
+    /// How many stream reads the hot in-memory tail has served since open.
+    pub fn tail_hits(&self) -> u64 {
+        self.inner.tail.hits()
     }
 
     /// How many fsyncs this journal has made for its callers (group commits and
@@ -360,8 +378,12 @@ impl Inner {
             &self.ids,
             &self.meta,
         );
+        // The events of the attempt that commits, for the hot tail (sled may retry the
+        // closure; each attempt starts afresh).
+        let written = std::cell::RefCell::new(Vec::new());
         let result = trees.transaction(|(t_events, t_by_stream, t_streams, t_ids, t_meta)| {
             let abort = ConflictableTransactionError::Abort;
+            written.borrow_mut().clear();
             let mut stored = Vec::new();
             for e in events {
                 if let Some(v) = t_ids.get(e.id.as_bytes())? {
@@ -426,6 +448,7 @@ impl Inner {
                     event.id.as_bytes(),
                     IdEntry::encode(position, sequence, stream),
                 )?;
+                written.borrow_mut().push(event);
             }
             t_streams.insert(stream.as_bytes(), &sequence.to_be_bytes()[..])?;
             t_meta.insert(LAST_POSITION, &position.to_be_bytes()[..])?;
@@ -437,6 +460,11 @@ impl Inner {
             })
         });
         let result = result.map_err(from_tx)?;
+        if !result.deduplicated {
+            // Still under the writer lock and before the acknowledgement: a read that
+            // starts after the append returns finds the events in the tail.
+            self.tail.push(stream, written.into_inner());
+        }
         // A deduplicated append still waits for whatever is committed now: the
         // original write may be another appender's, not yet fsynced.
         let ticket = if result.deduplicated {
@@ -588,6 +616,7 @@ impl Inner {
                 Ok::<_, ConflictableTransactionError<JournalError>>(())
             })
             .map_err(from_tx)?;
+        self.tail.delete_to(stream, sequence);
         // Deletion is not acknowledged as durable; the next flush covers it.
         self.committed.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -660,6 +689,11 @@ impl Journal for SledJournal {
         to: u64,
         max: usize,
     ) -> Result<Vec<Event>, JournalError> {
+        if from <= to && max > 0 {
+            if let Some(hit) = self.inner.tail.read(stream, from, to, max) {
+                return Ok(hit);
+            }
+        }
         let stream = stream.to_owned();
         self.blocking(move |inner| inner.read_stream(&stream, from, to, max))
             .await

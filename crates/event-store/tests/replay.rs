@@ -260,3 +260,40 @@ async fn stream_replay_stops_at_the_highest_sequence_seen_at_start() {
     assert_eq!(seen, ["e1", "e2"]);
     assert_eq!(done.total, Some(2));
 }
+
+#[cfg(feature = "actors")]
+#[tokio::test]
+async fn replay_into_an_actor_delivers_every_event_as_a_message() {
+    use palisade_actor_core::{Actor, ActorResult, ActorSystem, Context, ReplyTo};
+
+    enum Msg {
+        Event(u64),
+        Seen(ReplyTo<Vec<u64>>),
+    }
+    struct Collector(Vec<u64>);
+    impl Actor for Collector {
+        type Msg = Msg;
+        async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self>) -> ActorResult {
+            match msg {
+                Msg::Event(seq) => self.0.push(seq),
+                Msg::Seen(reply) => {
+                    let _ = reply.send(self.0.clone());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let store = store();
+    append(&store, "s", vec![ev("a"), ev("b"), ev("c")]).await;
+    let isolated = ActorSystem::new("replay");
+    let collector = isolated
+        .spawn("collector", || Collector(Vec::new()))
+        .expect("spawn");
+    let progress = Replay::new(&store, ReplaySource::Stream("s".into()))
+        .run_into(&collector, |event| Msg::Event(event.sequence))
+        .await
+        .expect("replay");
+    assert_eq!(progress.done, 3);
+    assert_eq!(collector.ask(Msg::Seen).await.expect("ask"), vec![1, 2, 3]);
+}

@@ -175,3 +175,34 @@ async fn a_second_open_of_the_same_directory_is_refused() {
         Err(JournalError::Storage(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_reads_come_from_the_hot_tail_and_match_the_store() {
+    let config = SledConfig::default()
+        .durability(Durability::Buffered)
+        .max_memory_events(5);
+    let journal = SledJournal::temporary_with(config).expect("sled");
+    for i in 1..=8 {
+        let e = NewEvent::new(format!("t-{i}"), EventType::StateChanged, vec![i as u8]);
+        journal
+            .append("s", ExpectedVersion::Any, vec![e])
+            .await
+            .expect("append");
+    }
+    let before = journal.tail_hits();
+    let recent = journal
+        .read_stream("s", 5, u64::MAX, 100)
+        .await
+        .expect("read");
+    assert_eq!(journal.tail_hits(), before + 1, "served from memory");
+    let old = journal
+        .read_stream("s", 1, u64::MAX, 100)
+        .await
+        .expect("read");
+    assert_eq!(
+        journal.tail_hits(),
+        before + 1,
+        "older than the tail: read from sled"
+    );
+    assert_eq!(recent, old[4..].to_vec(), "the tail agrees with the store");
+}

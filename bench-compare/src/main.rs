@@ -34,6 +34,7 @@ mod kameo_peer;
 mod palisade;
 mod ractor_peer;
 mod raw;
+mod recovery;
 mod tower_stack;
 
 use std::io::Write as _;
@@ -77,6 +78,7 @@ const JOURNAL: &str = "journal (sled)";
 const JOURNAL_DURABLE: &str = "journal durable, 64 appenders";
 const JOURNAL_REPLAY: &str = "journal replay";
 const JOURNAL_BYTES: &str = "journal bytes on disk";
+const RECOVERY: &str = "recovery: 1M events, snapshot 10k from the end";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Unit {
@@ -538,6 +540,12 @@ fn cases() -> Vec<Case> {
             "palisade, zstd (compress_above 0)",
             BytesPerEvent,
             mt(journal::bytes_compressed),
+        ),
+        case(
+            RECOVERY,
+            "palisade PersistentActor::recover (sled)",
+            UsPerOp,
+            mt(recovery::recover),
         ),
     ]
 }

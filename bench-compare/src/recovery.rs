@@ -94,7 +94,7 @@ pub fn recover(rt: &Runtime, cfg: &Config) -> Result<f64, String> {
             started.elapsed()
         );
         let journal: Arc<dyn Journal> = Arc::new(journal);
-        Ok(Persistence {
+        Ok::<_, String>(Persistence {
             events: EventStore::new(journal),
             snapshots: Arc::new(snapshots),
         })

@@ -297,6 +297,11 @@ impl Supervisor {
         child.status = ChildStatus::Terminated;
         child.handle.terminate();
         if !child.spec.significant {
+            // OTP forgets a temporary child once it ends: a supervisor of many
+            // short-lived workers must not keep a record of each.
+            if child.spec.restart == RestartPolicy::Never {
+                self.children.remove(i);
+            }
             return;
         }
         let significant = || self.children.iter().filter(|c| c.spec.significant);

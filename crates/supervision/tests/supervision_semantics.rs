@@ -714,3 +714,22 @@ async fn removing_a_child_honours_its_shutdown_policy() {
         ExitReason::Killed
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn temporary_children_are_forgotten_once_they_end() {
+    let system = ActorSystem::new("t");
+    let log = new_log();
+    let sup = Supervisor::spawn(&system, "sup", fast(), vec![]).expect("spawn");
+    for i in 0..20 {
+        let spec =
+            ChildSpec::new(format!("job-{i}"), worker("job", &log)).restart(RestartPolicy::Never);
+        sup.add_child(spec).await.expect("add");
+        let job = sup.child::<Msg>(&format!("job-{i}")).expect("child");
+        job.tell(Msg::StopSelf).await.expect("tell");
+        job.handle().wait_stopped().await;
+    }
+    assert!(
+        sup.stats().await.expect("stats").children.is_empty(),
+        "no record of ended temporaries"
+    );
+}

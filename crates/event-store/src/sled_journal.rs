@@ -15,8 +15,9 @@
 //! | `meta`      | `last_position`                            | the last position handed out (u64)       |
 //!
 //! The records live in position order, so `read_all` (what subscriptions and
-//! projections tail) is one range scan. `read_stream` walks `by_stream` and fetches
-//! each record by position (one extra in-cache lookup per event). The stream key is
+//! projections tail) is one range scan. `read_stream` walks `by_stream`, then reads the
+//! records of each run of consecutive positions with one range scan (a stream written
+//! alone is one run), falling back to a lookup per event where runs break. The stream key is
 //! length-prefixed rather than NUL-separated so that no stream name, whatever bytes it
 //! holds, can fall inside another stream's key range. `streams` keeps the highest
 //! sequence after `delete_to` removes the events; `ids` keeps the ids of deleted
@@ -485,10 +486,14 @@ impl Inner {
         if from > to || max == 0 {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
+        // First the index entries (sequence, position), then the records: a run of
+        // consecutive positions (a stream written without others in between) is read with
+        // one range scan instead of a lookup per event.
+        let mut entries = Vec::new();
         for entry in self
             .by_stream
             .range(stream_key(stream, from)..=stream_key(stream, to))
+            .take(max)
         {
             let (key, value) = entry.map_err(storage)?;
             let sequence = key
@@ -496,27 +501,74 @@ impl Inner {
                 .checked_sub(8)
                 .and_then(|at| be_u64(&key[at..]))
                 .ok_or_else(|| corrupt_index(stream, "unreadable stream key"))?;
-            let corrupt = |reason: String| JournalError::Corrupt {
+            let position = be_u64(&value).ok_or_else(|| JournalError::Corrupt {
                 stream: stream.to_owned(),
                 sequence,
-                reason,
-            };
-            let position =
-                be_u64(&value).ok_or_else(|| corrupt("unreadable position".to_owned()))?;
-            let Some(record) = self.events.get(position.to_be_bytes()).map_err(storage)? else {
-                // A `delete_to` between the two lookups removed both: skip it. An index
-                // entry that outlives its record is damage.
-                if self.by_stream.get(&key).map_err(storage)?.is_none() {
-                    continue;
-                }
-                return Err(corrupt(format!("no record at position {position}")));
-            };
-            out.push(check(&record, stream, sequence, position).map_err(corrupt)?);
-            if out.len() == max {
-                break;
+                reason: "unreadable position".to_owned(),
+            })?;
+            entries.push((sequence, position, key));
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        let mut i = 0;
+        while i < entries.len() {
+            let mut j = i + 1;
+            while j < entries.len() && entries[j].1 == entries[j - 1].1 + 1 {
+                j += 1;
             }
+            let run = &entries[i..j];
+            let (first, last) = (run[0].1, run[run.len() - 1].1);
+            let records: Vec<(sled::IVec, sled::IVec)> = self
+                .events
+                .range(first.to_be_bytes()..=last.to_be_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(storage)?;
+            if records.len() == run.len() {
+                for ((sequence, position, _), (_, record)) in run.iter().zip(&records) {
+                    let event = check(record, stream, *sequence, *position).map_err(|reason| {
+                        JournalError::Corrupt {
+                            stream: stream.to_owned(),
+                            sequence: *sequence,
+                            reason,
+                        }
+                    })?;
+                    out.push(event);
+                }
+            } else {
+                // Something is missing (a concurrent delete, or damage): one by one.
+                for (sequence, position, key) in run {
+                    if let Some(event) = self.read_one(stream, *sequence, *position, key)? {
+                        out.push(event);
+                    }
+                }
+            }
+            i = j;
         }
         Ok(out)
+    }
+
+    /// The record of one index entry; `None` when a concurrent `delete_to` removed both.
+    fn read_one(
+        &self,
+        stream: &str,
+        sequence: u64,
+        position: u64,
+        key: &sled::IVec,
+    ) -> Result<Option<Event>, JournalError> {
+        let corrupt = |reason: String| JournalError::Corrupt {
+            stream: stream.to_owned(),
+            sequence,
+            reason,
+        };
+        let Some(record) = self.events.get(position.to_be_bytes()).map_err(storage)? else {
+            // An index entry that outlives its record is damage.
+            if self.by_stream.get(key).map_err(storage)?.is_none() {
+                return Ok(None);
+            }
+            return Err(corrupt(format!("no record at position {position}")));
+        };
+        check(&record, stream, sequence, position)
+            .map(Some)
+            .map_err(corrupt)
     }
 
     fn last_position(&self) -> Result<u64, JournalError> {

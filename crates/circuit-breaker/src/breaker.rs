@@ -277,18 +277,7 @@ impl CircuitBreaker {
         let word = self.inner.state.load(Ordering::Acquire);
         let st = word & 0xFF;
         if st == CLOSED || st == METRICS_ONLY {
-            let start = if self.inner.slow_nanos.is_some() {
-                self.inner.clock.now_nanos()
-            } else {
-                0
-            };
-            return Ok(Permit {
-                breaker: self,
-                word,
-                start,
-                kind: PermitKind::Window,
-                settled: false,
-            });
+            return Ok(self.window_permit(word));
         }
         if st == OPEN {
             // Refusing while open is the other hot path: one clock read, no loop.
@@ -321,6 +310,24 @@ impl CircuitBreaker {
         })
     }
 
+    /// A permit counted in the sliding window (Closed, MetricsOnly); reads the clock
+    /// only when slow-call detection needs a start time.
+    #[inline]
+    fn window_permit(&self, word: u64) -> CallPermit<'_> {
+        let start = if self.inner.slow_nanos.is_some() {
+            self.inner.clock.now_nanos()
+        } else {
+            0
+        };
+        Permit {
+            breaker: self,
+            word,
+            start,
+            kind: PermitKind::Window,
+            settled: false,
+        }
+    }
+
     #[cold]
     fn acquire_slow(&self, mut word: u64) -> Result<CallPermit<'_>, Rejection<'_>> {
         let inner = &*self.inner;
@@ -328,18 +335,7 @@ impl CircuitBreaker {
             let state = CircuitState::from_u8((word & 0xFF) as u8);
             match state {
                 CircuitState::Closed | CircuitState::MetricsOnly => {
-                    let start = if inner.slow_nanos.is_some() {
-                        inner.clock.now_nanos()
-                    } else {
-                        0
-                    };
-                    return Ok(Permit {
-                        breaker: self,
-                        word,
-                        start,
-                        kind: PermitKind::Window,
-                        settled: false,
-                    });
+                    return Ok(self.window_permit(word));
                 }
                 CircuitState::Disabled => {
                     return Ok(Permit {

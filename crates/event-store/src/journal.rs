@@ -175,3 +175,72 @@ pub(crate) fn validate_batch(events: &[NewEvent]) -> Result<(), JournalError> {
     }
     Ok(())
 }
+
+/// The answer to a batch some of whose ids are stored already (`stored` yields their
+/// stream, sequence and position). `None` when none are: the batch is new. When all are,
+/// and in `stream`, the batch is a retry and gets the original placement with
+/// `deduplicated` set; nothing is written again.
+///
+/// # Errors
+/// `InvalidAppend` when the batch mixes stored and new ids, or names ids stored in
+/// another stream.
+pub(crate) fn deduplicated_append<'a>(
+    stream: &str,
+    batch_len: usize,
+    stored: impl IntoIterator<Item = (&'a str, u64, u64)>,
+) -> Result<Option<AppendResult>, JournalError> {
+    let mixed = || JournalError::InvalidAppend("stored and new event ids are mixed");
+    let mut count = 0;
+    let mut first: Option<(u64, u64)> = None;
+    let mut last_sequence = 0;
+    for (s, sequence, position) in stored {
+        if s != stream {
+            return Err(mixed());
+        }
+        count += 1;
+        first = Some(first.map_or((sequence, position), |f| f.min((sequence, position))));
+        last_sequence = last_sequence.max(sequence);
+    }
+    let Some((first_sequence, first_position)) = first else {
+        return Ok(None);
+    };
+    if count != batch_len {
+        return Err(mixed());
+    }
+    Ok(Some(AppendResult {
+        first_sequence,
+        last_sequence,
+        first_position,
+        deduplicated: true,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_stored_ids_gets_its_original_placement() {
+        let stored = [("s", 4, 11), ("s", 3, 10)];
+        let retry = deduplicated_append("s", 2, stored).expect("retry");
+        let r = retry.expect("all stored");
+        assert_eq!(
+            (r.first_sequence, r.last_sequence, r.first_position),
+            (3, 4, 10)
+        );
+        assert!(r.deduplicated);
+        assert!(matches!(deduplicated_append("s", 2, []), Ok(None)));
+    }
+
+    #[test]
+    fn mixed_or_foreign_ids_are_refused() {
+        assert!(matches!(
+            deduplicated_append("s", 2, [("s", 1, 1)]),
+            Err(JournalError::InvalidAppend(_))
+        ));
+        assert!(matches!(
+            deduplicated_append("s", 1, [("other", 1, 1)]),
+            Err(JournalError::InvalidAppend(_))
+        ));
+    }
+}

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
-use crate::journal::{AppendResult, ExpectedVersion, Journal, validate_batch};
+use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 
 /// A journal held in memory behind one lock. Nothing survives the process.
 #[derive(Debug, Default)]
@@ -65,25 +65,12 @@ impl Journal for InMemoryJournal {
     ) -> Result<AppendResult, JournalError> {
         validate_batch(&events)?;
         let mut state = self.lock();
-        let stored: Vec<_> = events.iter().filter_map(|e| state.ids.get(&e.id)).collect();
-        if !stored.is_empty() {
-            if stored.len() != events.len() || stored.iter().any(|(s, _, _)| s != stream) {
-                return Err(JournalError::InvalidAppend(
-                    "stored and new event ids are mixed",
-                ));
-            }
-            let first = stored
-                .iter()
-                .map(|(_, seq, pos)| (*seq, *pos))
-                .min()
-                .unwrap_or((0, 0));
-            let last = stored.iter().map(|(_, seq, _)| *seq).max().unwrap_or(0);
-            return Ok(AppendResult {
-                first_sequence: first.0,
-                last_sequence: last,
-                first_position: first.1,
-                deduplicated: true,
-            });
+        let stored = events
+            .iter()
+            .filter_map(|e| state.ids.get(&e.id))
+            .map(|(s, seq, pos)| (s.as_str(), *seq, *pos));
+        if let Some(retry) = deduplicated_append(stream, events.len(), stored)? {
+            return Ok(retry);
         }
         let highest = state.streams.get(stream).map_or(0, |s| s.highest);
         if !expected.admits(highest) {

@@ -79,7 +79,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
-use crate::journal::{AppendResult, ExpectedVersion, Journal, validate_batch};
+use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec};
 
 mod keys;
@@ -394,24 +394,11 @@ impl Inner {
                     );
                 }
             }
-            if !stored.is_empty() {
-                if stored.len() != events.len() || stored.iter().any(|s| s.stream != stream) {
-                    return Err(abort(JournalError::InvalidAppend(
-                        "stored and new event ids are mixed",
-                    )));
-                }
-                let (first_sequence, first_position) = stored
-                    .iter()
-                    .map(|s| (s.sequence, s.position))
-                    .min()
-                    .unwrap_or((0, 0));
-                let last_sequence = stored.iter().map(|s| s.sequence).max().unwrap_or(0);
-                return Ok(AppendResult {
-                    first_sequence,
-                    last_sequence,
-                    first_position,
-                    deduplicated: true,
-                });
+            let stored = stored
+                .iter()
+                .map(|s| (s.stream.as_str(), s.sequence, s.position));
+            if let Some(retry) = deduplicated_append(stream, events.len(), stored).map_err(abort)? {
+                return Ok(retry);
             }
             let highest = match t_streams.get(stream.as_bytes())? {
                 Some(v) => be_u64(&v)

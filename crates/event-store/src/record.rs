@@ -108,26 +108,12 @@ pub fn unframe(bytes: &[u8]) -> Result<([u8; 8], &[u8]), FrameError> {
     Ok(([h0, h1, h2, h3, h4, h5, h6, h7], body))
 }
 
-impl From<FrameError> for RecordError {
-    fn from(e: FrameError) -> Self {
-        match e {
-            FrameError::Truncated => RecordError::Truncated,
-            FrameError::LengthMismatch { header, actual } => {
-                RecordError::LengthMismatch { header, actual }
-            }
-            FrameError::ChecksumMismatch { expected, actual } => {
-                RecordError::ChecksumMismatch { expected, actual }
-            }
-        }
-    }
-}
-
 /// Why a record could not be encoded or decoded.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
-    /// Fewer bytes than a header.
-    #[error("record truncated: shorter than its {HEADER_LEN}-byte header")]
-    Truncated,
+    /// The frame failed a shared check: truncated, body length or CRC32 mismatch.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     /// The record does not start with `PLEV`.
     #[error("bad magic: not a Palisade event record")]
     BadMagic,
@@ -143,22 +129,6 @@ pub enum RecordError {
     /// The reserved header byte is not zero.
     #[error("reserved header byte is {0}, not 0")]
     ReservedNotZero(u8),
-    /// The header's body length differs from the bytes that follow it.
-    #[error("body length mismatch: header says {header}, {actual} bytes follow")]
-    LengthMismatch {
-        /// The length the header states.
-        header: u32,
-        /// The number of bytes after the header.
-        actual: usize,
-    },
-    /// The body's CRC32 differs from the header's.
-    #[error("checksum mismatch: header {expected:#010x}, body {actual:#010x}")]
-    ChecksumMismatch {
-        /// The CRC32 the header states.
-        expected: u32,
-        /// The CRC32 of the body as read.
-        actual: u32,
-    },
     /// The compressed body could not be decompressed (or would exceed `MAX_BODY_SIZE`).
     #[error("cannot decompress body: {0}")]
     Decompress(String),
@@ -434,7 +404,7 @@ mod tests {
         };
         assert_eq!(
             RecordCodec::decode(&record[..10]),
-            Err(RecordError::Truncated)
+            Err(RecordError::Frame(FrameError::Truncated))
         );
         assert_eq!(with(0, b'X'), Err(RecordError::BadMagic));
         assert_eq!(with(4, 9), Err(RecordError::UnsupportedVersion(9)));
@@ -444,10 +414,10 @@ mod tests {
         let body = record.len() - HEADER_LEN;
         assert_eq!(
             RecordCodec::decode(&record[..record.len() - 1]),
-            Err(RecordError::LengthMismatch {
+            Err(RecordError::Frame(FrameError::LengthMismatch {
                 header: body as u32,
                 actual: body - 1
-            })
+            }))
         );
     }
 
@@ -510,7 +480,7 @@ mod tests {
             let bit = 12 * 8 + bit.index(span);
             record[bit / 8] ^= 1 << (bit % 8);
             prop_assert!(
-                matches!(RecordCodec::decode(&record), Err(RecordError::ChecksumMismatch { .. })),
+                matches!(RecordCodec::decode(&record), Err(RecordError::Frame(FrameError::ChecksumMismatch { .. }))),
                 "bit {bit}"
             );
         }
@@ -539,7 +509,7 @@ mod tests {
                 ),
                 6 => matches!(result, Err(RecordError::UnknownFlags(_))),
                 7 => matches!(result, Err(RecordError::ReservedNotZero(_))),
-                _ => matches!(result, Err(RecordError::LengthMismatch { .. })),
+                _ => matches!(result, Err(RecordError::Frame(FrameError::LengthMismatch { .. }))),
             };
             prop_assert!(ok, "bit {bit}: {result:?}");
         }

@@ -42,9 +42,9 @@ pub const MAX_BODY_SIZE: usize = 256 * 1024 * 1024;
 /// Why a stored record could not be decoded.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
-    /// Fewer bytes than a header.
-    #[error("record truncated: shorter than its {HEADER_LEN}-byte header")]
-    Truncated,
+    /// The frame failed a shared check: truncated, body length or CRC32 mismatch.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     /// The record does not start with `PLSS`.
     #[error("bad magic: not a Palisade snapshot record")]
     BadMagic,
@@ -57,22 +57,6 @@ pub enum RecordError {
     /// The reserved header bytes are not zero (written by a newer format).
     #[error("reserved header bytes are {0:#06x}, not 0")]
     ReservedNotZero(u16),
-    /// The header's body length differs from the bytes that follow it.
-    #[error("body length mismatch: header says {header}, {actual} bytes follow")]
-    LengthMismatch {
-        /// The length the header states.
-        header: u32,
-        /// The number of bytes after the header.
-        actual: usize,
-    },
-    /// The body's CRC32 differs from the header's.
-    #[error("checksum mismatch: header {expected:#010x}, body {actual:#010x}")]
-    ChecksumMismatch {
-        /// The CRC32 the header states.
-        expected: u32,
-        /// The CRC32 of the body as read.
-        actual: u32,
-    },
     /// The body is not a valid snapshot for its codec.
     #[error("cannot decode body: {0}")]
     Decode(String),
@@ -115,15 +99,7 @@ pub fn encode(snapshot: &ActorStateSnapshot) -> Result<Vec<u8>, SnapshotError> {
 /// # Errors
 /// The first check that fails, as its `RecordError` variant.
 pub fn decode(bytes: &[u8]) -> Result<ActorStateSnapshot, RecordError> {
-    let (head, body) = unframe(bytes).map_err(|e| match e {
-        FrameError::Truncated => RecordError::Truncated,
-        FrameError::LengthMismatch { header, actual } => {
-            RecordError::LengthMismatch { header, actual }
-        }
-        FrameError::ChecksumMismatch { expected, actual } => {
-            RecordError::ChecksumMismatch { expected, actual }
-        }
-    })?;
+    let (head, body) = unframe(bytes)?;
     if head[..4] != MAGIC {
         return Err(RecordError::BadMagic);
     }
@@ -198,25 +174,28 @@ mod tests {
             r[i] = v;
             decode(&r)
         };
-        assert_eq!(decode(&record[..10]), Err(RecordError::Truncated));
-        assert_eq!(decode(&[]), Err(RecordError::Truncated));
+        assert_eq!(
+            decode(&record[..10]),
+            Err(RecordError::Frame(FrameError::Truncated))
+        );
+        assert_eq!(decode(&[]), Err(RecordError::Frame(FrameError::Truncated)));
         assert_eq!(with(0, b'X'), Err(RecordError::BadMagic));
         assert_eq!(with(4, 9), Err(RecordError::UnsupportedVersion(9)));
         assert_eq!(with(5, 7), Err(RecordError::UnknownCodec(7)));
         assert_eq!(with(7, 1), Err(RecordError::ReservedNotZero(0x0100)));
         assert!(matches!(
             decode(&record[..record.len() - 1]),
-            Err(RecordError::LengthMismatch { .. })
+            Err(RecordError::Frame(FrameError::LengthMismatch { .. }))
         ));
         let mut longer = record.clone();
         longer.push(0);
         assert!(matches!(
             decode(&longer),
-            Err(RecordError::LengthMismatch { .. })
+            Err(RecordError::Frame(FrameError::LengthMismatch { .. }))
         ));
         assert!(matches!(
             with(12, record[12] ^ 1),
-            Err(RecordError::ChecksumMismatch { .. })
+            Err(RecordError::Frame(FrameError::ChecksumMismatch { .. }))
         ));
     }
 
@@ -272,7 +251,7 @@ mod tests {
             let mut flipped = record.clone();
             flipped[HEADER_LEN + bit / 8] ^= 1 << (bit % 8);
             prop_assert!(
-                matches!(decode(&flipped), Err(RecordError::ChecksumMismatch { .. })),
+                matches!(decode(&flipped), Err(RecordError::Frame(FrameError::ChecksumMismatch { .. }))),
                 "bit {} not detected", bit
             );
         }

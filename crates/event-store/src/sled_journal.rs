@@ -3,90 +3,117 @@
 //!
 //! # On-disk layout
 //!
-//! One sled database, five trees. Integers are big-endian so that sled's byte order is
+//! One sled database, four trees. Integers are big-endian so that sled's byte order is
 //! numeric order.
 //!
-//! | tree        | key                                        | value                                    |
-//! |-------------|--------------------------------------------|------------------------------------------|
-//! | `events`    | position (u64)                             | the record ([`crate::record`] format)    |
-//! | `by_stream` | stream length (u32) ‖ stream ‖ sequence (u64) | position (u64)                        |
-//! | `streams`   | stream                                     | highest sequence (u64)                   |
-//! | `ids`       | event id                                   | position (u64) ‖ sequence (u64) ‖ stream |
-//! | `meta`      | `last_position`                            | the last position handed out (u64)       |
+//! | tree        | key                                              | value                                       |
+//! |-------------|--------------------------------------------------|---------------------------------------------|
+//! | `events`    | position of the group's first record (u64)       | a group: the records of the appends written together ([`group`]) |
+//! | `by_stream` | stream length (u32) ‖ stream ‖ first sequence (u64) | a chunk of the stream index: runs of (sequence, position) ([`index`]) |
+//! | `streams`   | stream                                           | highest sequence (u64)                      |
+//! | `meta`      | `indexed_to`, `last_position`                    | u64                                         |
 //!
-//! The records live in position order, so `read_all` (what subscriptions and
-//! projections tail) is one range scan. `read_stream` walks `by_stream`, then reads the
-//! records of each run of consecutive positions with one range scan (a stream written
-//! alone is one run), falling back to a lookup per event where runs break. The stream key is
-//! length-prefixed rather than NUL-separated so that no stream name, whatever bytes it
-//! holds, can fall inside another stream's key range. `streams` keeps the highest
-//! sequence after `delete_to` removes the events; `ids` keeps the ids of deleted
-//! events too, so a retried append of them stays a no-op (as in [`crate::InMemoryJournal`]).
+//! # Why one write per append
+//!
+//! sled's cost is per write (about 3 µs plus 2 µs per KiB here), and each multi-tree
+//! transaction or batch costs two more log-buffer writes; two writers in parallel
+//! contend inside sled and are slower than one. So an append is **one** sled insert:
+//! the group holding its records, keyed by position, which is atomic by itself. Appends
+//! that arrive while one is being written are combined into the next group (one
+//! insert, and with `Durable`, one fsync, for all of them).
+//!
+//! Everything else is derived from the records and kept in memory until an *index
+//! round* persists it: the stream index (`by_stream`), the stream heads (`streams`) and
+//! `indexed_to`, the position up to which they are complete, in one transaction every
+//! [`SledConfig::index_every`] events (and when the journal is dropped). At open, the
+//! groups after `indexed_to` are read again to rebuild what the last round missed, so a
+//! crash loses no index entry, and open reads at most `index_every` events beyond the
+//! last round.
+//!
+//! Reads: `read_all` and the secondary reads scan `events` in position order;
+//! `read_stream` takes the positions from the stream index (persisted chunks, then the
+//! in-memory part) and reads the groups in position order, one range scan while they
+//! are consecutive (a stream written alone, or batch by batch, is read that way).
+//! The stream key is length-prefixed rather than NUL-separated so that no stream name,
+//! whatever bytes it holds, can fall inside another stream's key range.
 //!
 //! Every record is decoded through [`RecordCodec::decode`] and checked against where it
 //! was found (stream, sequence, position); any failure is [`JournalError::Corrupt`]
-//! naming the stream and sequence, never an event.
+//! naming the stream and sequence, never an event. A damaged group framing is reported
+//! the same way.
 //!
-//! # Atomicity and concurrency
+//! # Idempotent re-appends
 //!
-//! An append is one sled transaction over all five trees: after a crash either every
-//! tree holds the batch or none does. Appends and deletes are also serialized by a
-//! writer lock: every append touches `meta`, so concurrent transactions would only
-//! conflict and retry; the lock turns that into a queue. Reads take no lock.
+//! A batch whose ids are all stored returns the original placement and writes nothing
+//! when the journal can see them, which is the case
+//! - when they are among the last [`SledConfig::dedup_window`] events appended (10,000 by
+//!   default; the window is kept in memory and rebuilt at open from the newest groups),
+//!   whatever the expected version;
+//! - whatever their age, when the batch expects `Exact(n)` (or `NoStream`, n = 0) and
+//!   its ids are the stored events `n + 1 ..` of the stream: the retry of an optimistic
+//!   append always finds its first attempt.
 //!
-//! Every sled call runs on tokio's blocking pool (`spawn_blocking`): sled can block on
-//! I/O (page-ins after a cache miss, log writes), which must not stall async workers.
-//! The hop costs a few microseconds a call.
+//! An older retry with `ExpectedVersion::Any` is written again. This is EventStoreDB's
+//! rule, chosen for the same reason: an exact global id index costs one more sled write
+//! per event, which halves the append rate. Use `Exact` expectations where a retry may
+//! come late (event-sourced actors do).
 //!
-//! # Secondary reads
+//! # Threads
 //!
-//! `read_correlation`, `read_time_range` and `read_event_type` scan `events` in position
-//! order, decoding every record until `max` match: their cost is proportional to the
-//! journal's size, not to the answer's. Fine for tools and tests; a projection that
-//! needs them often should keep its own index (a subscription feeding a tree).
+//! The group insert runs on the appending task itself: sled writes into memory buffers
+//! and its own threads write them to disk, so an insert blocks for microseconds, not
+//! for I/O (except when sled's buffers are full and it waits for the disk). Reads,
+//! `delete_to` and open run on tokio's blocking pool: they may page records in.
 //!
 //! # Durability
 //!
 //! | [`Durability`] | an append returns            | a crash (power loss, kernel panic) loses                                    |
 //! |----------------|------------------------------|-----------------------------------------------------------------------------|
-//! | `Buffered`     | once committed in memory     | acknowledged appends of up to the last `flush_every_ms` (default 500 ms)    |
+//! | `Buffered`     | once written to sled's memory | acknowledged appends of up to the last `flush_every_ms` (default 500 ms)   |
 //! | `Durable`      | once fsynced to disk         | nothing acknowledged                                                        |
 //!
 //! With `Buffered`, a crash of the process alone can lose as much as a power loss:
 //! sled keeps recent writes in its own buffers until it flushes them. In both modes a
 //! batch is lost whole or kept whole, never in part, and what survives is a prefix of
-//! the acknowledged appends.
+//! the acknowledged appends (sled recovers a prefix of its log).
 //!
 //! `Durable` appends use group commit: an appender whose write is not yet on disk
-//! waits for the flush lock; whoever holds it (the leader) first lets the appends
-//! already queued behind the writer lock commit, then fsyncs everything committed so
-//! far, and those queued behind it find their write already durable and return without
-//! a flush of their own. The leader waits only for appends that started before it
-//! took the lock, so the wait is bounded by the queue, never by new arrivals. N concurrent appends cost far fewer than N fsyncs
+//! waits for the flush lock; whoever holds it fsyncs everything written so far, and
+//! those queued behind it find their write already durable and return without a flush
+//! of their own. N concurrent appends cost far fewer than N fsyncs
 //! ([`SledJournal::flush_count`] counts them). If the fsync fails the append returns
-//! `Storage` although its write may survive: retry it with the same event ids, which
-//! the journal deduplicates. `delete_to` does not wait for an fsync; the next flush
-//! (group commit or background) covers it.
+//! `Storage` although its write may survive: retry it with the same event ids and
+//! expected version, which the journal deduplicates. `delete_to` does not wait for an
+//! fsync; the next flush (group commit or background) covers it.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use tokio::sync::oneshot;
 
 use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
 use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec};
 
+mod group;
+mod index;
 mod keys;
 mod tail;
-use keys::{IdEntry, be_u64, parse_stream_key, stream_key};
+use index::{Run, Unindexed};
+use keys::{be_u64, parse_stream_key, stream_key};
 
+const INDEXED_TO: &[u8] = b"indexed_to";
 const LAST_POSITION: &[u8] = b"last_position";
+/// A read that needs a position this far past the group it is in seeks rather than
+/// stepping through the groups between.
+const SEEK_AFTER: u64 = 32;
 
 /// When an append is acknowledged relative to the fsync that makes it survive a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -117,6 +144,13 @@ pub struct SledConfig {
     /// The hot tail: this many of the most recent events are kept in memory and serve
     /// stream reads that fall entirely inside it. 0 disables it. Default 10,000.
     pub max_memory_events: usize,
+    /// How many of the newest event ids are remembered for idempotent re-appends with
+    /// any expected version (see the module docs). Default 10,000.
+    pub dedup_window: usize,
+    /// An index round persists the stream index once this many events are not in it
+    /// (at least 1). Bounds the memory it takes and what open re-reads after a crash.
+    /// Default 4,096.
+    pub index_every: usize,
 }
 
 impl Default for SledConfig {
@@ -128,6 +162,8 @@ impl Default for SledConfig {
             cache_capacity: 64 * 1024 * 1024,
             flush_every_ms: 500,
             max_memory_events: 10_000,
+            dedup_window: 10_000,
+            index_every: 4_096,
         }
     }
 }
@@ -163,6 +199,18 @@ impl SledConfig {
         self
     }
 
+    /// Sets how many of the newest event ids are remembered for idempotent re-appends.
+    pub fn dedup_window(mut self, events: usize) -> Self {
+        self.dedup_window = events;
+        self
+    }
+
+    /// Sets how many unindexed events trigger an index round (at least 1).
+    pub fn index_every(mut self, events: usize) -> Self {
+        self.index_every = events;
+        self
+    }
+
     /// Sets sled's background flush interval in milliseconds.
     pub fn flush_every_ms(mut self, ms: u64) -> Self {
         self.flush_every_ms = ms;
@@ -173,6 +221,11 @@ impl SledConfig {
         if self.flush_every_ms == 0 {
             return Err(JournalError::Storage(
                 "invalid sled config: flush_every_ms must be at least 1".to_owned(),
+            ));
+        }
+        if self.index_every == 0 {
+            return Err(JournalError::Storage(
+                "invalid sled config: index_every must be at least 1".to_owned(),
             ));
         }
         Ok(sled::Config::new()
@@ -214,32 +267,99 @@ struct Inner {
     events: sled::Tree,
     by_stream: sled::Tree,
     streams: sled::Tree,
-    ids: sled::Tree,
     meta: sled::Tree,
     codec: RecordCodec,
     durability: Durability,
-    /// Serializes appends and deletes (see the module docs).
-    writer: Mutex<()>,
-    /// Writes committed since open; a write's ticket is this count just after it.
+    index_every: usize,
+    /// Appends waiting for the writer.
+    queue: Mutex<Vec<Request>>,
+    /// Held by whoever writes (the combining appender, an index round, `delete_to`).
+    writer: Mutex<Writer>,
+    /// The part of the stream index not yet persisted, and the stream heads.
+    unindexed: RwLock<Unindexed>,
+    /// Held shared by stream reads while they fetch records, exclusively by `delete_to`:
+    /// a record the index names is then either there or damaged.
+    deletes: RwLock<()>,
+    /// The highest position written.
+    last_position: AtomicU64,
+    /// Groups written since open; a write's ticket is this count just after it.
     committed: AtomicU64,
     /// Tickets up to this one are fsynced.
     durable: AtomicU64,
     /// Held by the appender doing the group's fsync.
     flush_lock: tokio::sync::Mutex<()>,
-    /// Appends that have reached the blocking pool, and those done there (committed or
-    /// refused): the flush leader waits for the ones already queued to join its group.
-    started: AtomicU64,
-    settled: tokio::sync::watch::Sender<u64>,
     flushes: AtomicU64,
     tail: tail::Tail,
 }
 
+/// The writer's state (under `Inner::writer`).
+#[derive(Debug)]
+struct Writer {
+    last_position: u64,
+    recent: RecentIds,
+}
+
+/// An append waiting for the writer.
+#[derive(Debug)]
+struct Request {
+    stream: String,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<(AppendResult, u64), JournalError>>,
+}
+
+/// Where the newest `max` event ids were written.
+#[derive(Debug)]
+struct RecentIds {
+    max: usize,
+    placed: HashMap<String, (String, u64, u64)>,
+    order: VecDeque<String>,
+}
+
+impl RecentIds {
+    fn new(max: usize) -> Self {
+        RecentIds {
+            max,
+            placed: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Remembers that `id` was written at (stream, sequence, position), forgetting the
+    /// oldest beyond `max`.
+    fn insert(&mut self, id: &str, stream: &str, sequence: u64, position: u64) {
+        if self.max == 0 {
+            return;
+        }
+        self.placed
+            .insert(id.to_owned(), (stream.to_owned(), sequence, position));
+        self.order.push_back(id.to_owned());
+        while self.order.len() > self.max {
+            if let Some(old) = self.order.pop_front() {
+                self.placed.remove(&old);
+            }
+        }
+    }
+
+    /// Forgets ids whose write failed.
+    fn forget(&mut self, ids: &[String]) {
+        for id in ids {
+            self.placed.remove(id);
+        }
+        let gone: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        self.order.retain(|id| !gone.contains(id.as_str()));
+    }
+}
+
 impl SledJournal {
-    /// Opens (or creates) the journal in directory `path`.
+    /// Opens (or creates) the journal in directory `path`. Reads the groups written
+    /// after the last index round (at most about `index_every` events) and the newest
+    /// `dedup_window` events.
     ///
     /// # Errors
     /// `Storage` when the config is invalid or sled cannot open the directory (for
-    /// instance another process holds it).
+    /// instance another process holds it); `Corrupt` when the journal's metadata is
+    /// unreadable.
     pub fn open(path: impl AsRef<Path>, config: SledConfig) -> Result<Self, JournalError> {
         let db = config.sled_config()?.path(path).open().map_err(storage)?;
         SledJournal::with_db(db, &config)
@@ -274,20 +394,26 @@ impl SledJournal {
             events: tree("events")?,
             by_stream: tree("by_stream")?,
             streams: tree("streams")?,
-            ids: tree("ids")?,
             meta: tree("meta")?,
             db,
             codec: RecordCodec::new(config.codec).with_compress_above(config.compress_above),
             durability: config.durability,
-            writer: Mutex::new(()),
+            index_every: config.index_every,
+            queue: Mutex::new(Vec::new()),
+            writer: Mutex::new(Writer {
+                last_position: 0,
+                recent: RecentIds::new(config.dedup_window),
+            }),
+            unindexed: RwLock::new(Unindexed::default()),
+            deletes: RwLock::new(()),
+            last_position: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
-            started: AtomicU64::new(0),
-            settled: tokio::sync::watch::Sender::new(0),
             flushes: AtomicU64::new(0),
             tail: tail::Tail::new(config.max_memory_events),
         };
+        inner.recover()?;
         Ok(SledJournal {
             inner: Arc::new(inner),
         })
@@ -327,7 +453,345 @@ impl SledJournal {
     }
 }
 
+/// What placing one request in a group came to.
+enum Placed {
+    /// Its events are in the group: (first sequence, first position, the events).
+    Written(u64, u64, Vec<Event>),
+    /// Nothing to write: a retry of stored events, or a refusal.
+    Done(Result<AppendResult, JournalError>),
+}
+
 impl Inner {
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, Vec<Request>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_unindexed(&self) -> std::sync::RwLockReadGuard<'_, Unindexed> {
+        self.unindexed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_unindexed(&self) -> std::sync::RwLockWriteGuard<'_, Unindexed> {
+        self.unindexed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` as the writer, then writes whatever appends queued meanwhile.
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Writer) -> T) -> T {
+        let out = f(&mut self.lock_writer());
+        self.combine();
+        out
+    }
+
+    /// Writes the queued appends, as one group per turn, unless another thread is the
+    /// writer (it writes them when it is done).
+    fn combine(&self) {
+        loop {
+            let mut writer = match self.writer.try_lock() {
+                Ok(w) => w,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            let batch = std::mem::take(&mut *self.lock_queue());
+            if batch.is_empty() {
+                return;
+            }
+            self.write_group(&mut writer, batch);
+            drop(writer);
+            // An append queued after the take found the writer busy: write it now.
+            if self.lock_queue().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Places every request, writes the group with one insert, then answers each.
+    fn write_group(&self, w: &mut Writer, batch: Vec<Request>) {
+        let now = now_micros();
+        let mut group = Vec::new();
+        let mut position = w.last_position;
+        let first_position = position + 1;
+        let mut heads: HashMap<String, u64> = HashMap::new();
+        let mut placed = Vec::with_capacity(batch.len());
+        let mut ids = Vec::new();
+        for req in batch {
+            let p = self.place(w, &req, &mut heads, &mut position, now, &mut group);
+            if let Placed::Written(_, _, events) = &p {
+                for e in events {
+                    w.recent.insert(&e.id, &e.stream, e.sequence, e.position);
+                    ids.push(e.id.clone());
+                }
+            }
+            placed.push((req, p));
+        }
+        let wrote = if group.is_empty() {
+            Ok(())
+        } else {
+            self.events
+                .insert(first_position.to_be_bytes(), group)
+                .map(|_| ())
+                .map_err(storage)
+        };
+        let ticket = match &wrote {
+            Ok(()) if position > w.last_position => {
+                w.last_position = position;
+                self.last_position.store(position, Ordering::Release);
+                self.committed.fetch_add(1, Ordering::AcqRel) + 1
+            }
+            // Retries wait for whatever is written now: the original write may be
+            // another appender's, not yet fsynced.
+            _ => self.committed.load(Ordering::Acquire),
+        };
+        if wrote.is_err() {
+            w.recent.forget(&ids);
+        }
+        let mut written_any = false;
+        for (req, p) in placed {
+            let answer = match p {
+                Placed::Done(result) => result.map(|r| (r, ticket)),
+                Placed::Written(first_sequence, first_position, events) => match &wrote {
+                    Err(e) => Err(e.clone()),
+                    Ok(()) => {
+                        written_any = true;
+                        let result = AppendResult {
+                            first_sequence,
+                            last_sequence: first_sequence + events.len() as u64 - 1,
+                            first_position,
+                            deduplicated: false,
+                        };
+                        {
+                            let mut u = self.write_unindexed();
+                            for e in &events {
+                                u.add(&e.stream, e.sequence, e.position);
+                            }
+                        }
+                        // Before the acknowledgement: a read that starts after the
+                        // append returns finds the events in the tail.
+                        self.tail.push(&req.stream, events);
+                        Ok((result, ticket))
+                    }
+                },
+            };
+            // The appender may have gone (its task cancelled): the write stands.
+            let _ = req.reply.send(answer);
+        }
+        if written_any && self.read_unindexed().events >= self.index_every {
+            if let Err(e) = self.index_round(w) {
+                tracing::warn!(error = %e, "index round failed; the index stays in memory");
+            }
+        }
+    }
+
+    /// Checks one request against the stream's head and the recent ids, and adds its
+    /// records to `group` when it is to be written.
+    fn place(
+        &self,
+        w: &Writer,
+        req: &Request,
+        heads: &mut HashMap<String, u64>,
+        position: &mut u64,
+        now: Timestamp,
+        group: &mut Vec<u8>,
+    ) -> Placed {
+        let stream = req.stream.as_str();
+        let stored = req
+            .events
+            .iter()
+            .filter_map(|e| w.recent.placed.get(&e.id))
+            .map(|(s, seq, pos)| (s.as_str(), *seq, *pos));
+        // Some ids in the window and others not may still be a late retry whose first
+        // ids left the window: the expected version decides below.
+        let mixed = match deduplicated_append(stream, req.events.len(), stored) {
+            Ok(Some(retry)) => return Placed::Done(Ok(retry)),
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
+        let highest = match heads.get(stream) {
+            Some(h) => *h,
+            None => match self.highest_sequence(stream) {
+                Ok(h) => h,
+                Err(e) => return Placed::Done(Err(e)),
+            },
+        };
+        if !req.expected.admits(highest) {
+            return Placed::Done(self.late_retry(req, highest));
+        }
+        if let Some(e) = mixed {
+            return Placed::Done(Err(e));
+        }
+        let (group_len, position_before) = (group.len(), *position);
+        let mut events = Vec::with_capacity(req.events.len());
+        for (i, new) in req.events.iter().enumerate() {
+            *position += 1;
+            let event = new
+                .clone()
+                .into_event(stream, highest + 1 + i as u64, *position, now);
+            match self.codec.encode(&event) {
+                Ok(record) => {
+                    group::push(group, *position, event.sequence, stream, &event.id, &record)
+                }
+                Err(e) => {
+                    group.truncate(group_len);
+                    *position = position_before;
+                    return Placed::Done(Err(JournalError::Storage(format!(
+                        "cannot encode event {}: {e}",
+                        event.id
+                    ))));
+                }
+            }
+            events.push(event);
+        }
+        heads.insert(stream.to_owned(), highest + events.len() as u64);
+        Placed::Written(highest + 1, position_before + 1, events)
+    }
+
+    /// The answer to an append whose expectation does not hold: the original placement
+    /// when it expected `Exact(n)` (or no stream) and the stream's events `n + 1 ..`
+    /// carry its ids, in order (a late retry); otherwise `SequenceConflict`.
+    fn late_retry(&self, req: &Request, highest: u64) -> Result<AppendResult, JournalError> {
+        let conflict = || JournalError::SequenceConflict {
+            stream: req.stream.clone(),
+            expected: req.expected.describe(),
+            actual: highest,
+        };
+        let n = match req.expected {
+            ExpectedVersion::Exact(n) => n,
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Any => return Err(conflict()),
+        };
+        let len = req.events.len() as u64;
+        if highest < n.saturating_add(len) {
+            return Err(conflict());
+        }
+        let stored = self
+            .read_stream(&req.stream, n + 1, n + len, req.events.len())
+            .map_err(|_| conflict())?;
+        let same = stored.len() == req.events.len()
+            && stored.iter().zip(&req.events).all(|(s, e)| s.id == e.id);
+        match (same, stored.first()) {
+            (true, Some(first)) => Ok(AppendResult {
+                first_sequence: n + 1,
+                last_sequence: n + len,
+                first_position: first.position,
+                deduplicated: true,
+            }),
+            _ => Err(conflict()),
+        }
+    }
+
+    /// Persists the in-memory part of the stream index, the heads and `indexed_to` in
+    /// one transaction. Called as the writer.
+    fn index_round(&self, w: &Writer) -> Result<(), JournalError> {
+        let mut u = self.write_unindexed();
+        if u.runs.is_empty() {
+            return Ok(());
+        }
+        let indexed_to = w.last_position.to_be_bytes();
+        (&self.by_stream, &self.streams, &self.meta)
+            .transaction(|(t_index, t_streams, t_meta)| {
+                for (stream, runs) in &u.runs {
+                    let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
+                        continue;
+                    };
+                    t_index.insert(stream_key(stream, first.first_seq), index::encode(runs))?;
+                    t_streams.insert(stream.as_bytes(), &last.last_seq().to_be_bytes()[..])?;
+                }
+                t_meta.insert(INDEXED_TO, &indexed_to[..])?;
+                Ok::<_, ConflictableTransactionError<JournalError>>(())
+            })
+            .map_err(from_tx)?;
+        u.runs.clear();
+        u.events = 0;
+        Ok(())
+    }
+
+    /// At open: the last position, the unindexed groups (from their entry headers, no
+    /// record decoded), the recent ids; then an index round, so that the next open
+    /// starts from here.
+    fn recover(&self) -> Result<(), JournalError> {
+        let meta_u64 = |key: &[u8]| -> Result<u64, JournalError> {
+            match self.meta.get(key).map_err(storage)? {
+                Some(v) => {
+                    be_u64(&v).ok_or_else(|| corrupt_index("", "unreadable journal metadata"))
+                }
+                None => Ok(0),
+            }
+        };
+        let indexed_to = meta_u64(INDEXED_TO)?;
+        let mut last = meta_u64(LAST_POSITION)?.max(indexed_to);
+        let mut w = self.lock_writer();
+        {
+            let mut u = self.write_unindexed();
+            for entry in self.events.range((indexed_to + 1).to_be_bytes()..) {
+                let (key, value) = entry.map_err(storage)?;
+                let at = be_u64(&key).unwrap_or_default();
+                last = last.max(at);
+                for (position, sequence, stream, _) in headers(&value, at) {
+                    u.add(stream, sequence, position);
+                    last = last.max(position);
+                }
+            }
+        }
+        if let Some((key, value)) = self.events.last().map_err(storage)? {
+            let at = be_u64(&key).unwrap_or_default();
+            last = last.max(at);
+            last = last.max(headers(&value, at).last().map_or(0, |h| h.0));
+        }
+        w.last_position = last;
+        self.last_position.store(last, Ordering::Release);
+        // The newest ids, newest first.
+        let mut newest = Vec::new();
+        for entry in self.events.iter().rev() {
+            if newest.len() >= w.recent.max {
+                break;
+            }
+            let (key, value) = entry.map_err(storage)?;
+            let at = be_u64(&key).unwrap_or_default();
+            for (position, sequence, stream, id) in headers(&value, at).into_iter().rev() {
+                newest.push((id.to_owned(), stream.to_owned(), sequence, position));
+            }
+        }
+        newest.truncate(w.recent.max);
+        for (id, stream, sequence, position) in newest.into_iter().rev() {
+            w.recent.insert(&id, &stream, sequence, position);
+        }
+        self.index_round(&w)
+    }
+
+    /// Every record of a group as (position, event or `Corrupt`), checking that each
+    /// record is the event its entry header files it as. A damaged framing gives one
+    /// error at the group's key.
+    fn decode_group(&self, group: &[u8], key: u64) -> Vec<(u64, Result<Event, JournalError>)> {
+        match group::entries(group) {
+            Err(reason) => vec![(key, Err(self.corrupt_at(key, reason)))],
+            Ok(entries) => entries
+                .into_iter()
+                .map(|e| {
+                    let stream = group
+                        .get(e.stream.clone())
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .unwrap_or_default();
+                    let event = group
+                        .get(e.record.clone())
+                        .ok_or_else(|| "record out of its group".to_owned())
+                        .and_then(|r| check(r, stream, e.sequence, e.position))
+                        .map_err(|reason| JournalError::Corrupt {
+                            stream: stream.to_owned(),
+                            sequence: e.sequence,
+                            reason: format!("position {}: {reason}", e.position),
+                        });
+                    (e.position, event)
+                })
+                .collect(),
+        }
+    }
+
     /// Waits until write `ticket` is fsynced, doing the fsync for the whole group when
     /// nobody else is.
     async fn wait_durable(&self, ticket: u64) -> Result<(), JournalError> {
@@ -338,129 +802,70 @@ impl Inner {
         if self.durable.load(Ordering::Acquire) >= ticket {
             return Ok(());
         }
-        // Let the appends already queued behind the writer lock commit first, so that
-        // this one fsync covers them too. Bounded: only appends started before now.
-        let queued = self.started.load(Ordering::Acquire);
-        self.settled
-            .subscribe()
-            .wait_for(|settled| *settled >= queued)
-            .await
-            .map_err(|_| JournalError::Closed)?;
-        // Tickets are taken after their commit, so every write up to `target` is in
+        // Tickets are taken after their insert, so every write up to `target` is in
         // sled's log before this flush starts.
         let target = self.committed.load(Ordering::Acquire);
-        self.db.flush_async().await.map_err(storage)?;
+        // Not sled's `flush_async`: its pool thread keeps the database open a moment
+        // after answering, so that dropping the journal right after an append would
+        // leave the directory locked. A blocking task drops its clone before it returns.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| JournalError::Storage(format!("flush task failed: {e}")))?
+            .map_err(storage)?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(target, Ordering::AcqRel);
         Ok(())
     }
 
-    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    fn highest_sequence(&self, stream: &str) -> Result<u64, JournalError> {
+        if let Some(h) = self.read_unindexed().heads.get(stream) {
+            return Ok(*h);
+        }
+        match self.streams.get(stream.as_bytes()).map_err(storage)? {
+            Some(v) => {
+                be_u64(&v).ok_or_else(|| corrupt_index(stream, "unreadable highest sequence"))
+            }
+            None => Ok(0),
+        }
     }
 
-    /// The append itself; returns the result and the write's durability ticket.
-    fn append(
+    /// The (sequence, position) of the stream's events with `from <= sequence <= to`,
+    /// at most `max`, in order: the persisted chunks, then the in-memory runs (read
+    /// under the lock an index round takes, so none is missed or seen twice).
+    fn stream_positions(
         &self,
         stream: &str,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-    ) -> Result<(AppendResult, u64), JournalError> {
-        self.started.fetch_add(1, Ordering::AcqRel);
-        // Declared before the writer guard, so it counts the append as settled after
-        // the lock is released, on every path (errors and panics included).
-        let _settled = Settled(&self.settled);
-        let _writer = self.lock_writer();
-        let now = now_micros();
-        let trees = (
-            &self.events,
-            &self.by_stream,
-            &self.streams,
-            &self.ids,
-            &self.meta,
-        );
-        // The events of the attempt that commits, for the hot tail (sled may retry the
-        // closure; each attempt starts afresh).
-        let written = std::cell::RefCell::new(Vec::new());
-        let result = trees.transaction(|(t_events, t_by_stream, t_streams, t_ids, t_meta)| {
-            let abort = ConflictableTransactionError::Abort;
-            written.borrow_mut().clear();
-            let mut stored = Vec::new();
-            for e in events {
-                if let Some(v) = t_ids.get(e.id.as_bytes())? {
-                    stored.push(
-                        IdEntry::parse(&v)
-                            .ok_or_else(|| abort(corrupt_index(stream, "unreadable id entry")))?,
-                    );
-                }
-            }
-            let stored = stored
-                .iter()
-                .map(|s| (s.stream.as_str(), s.sequence, s.position));
-            if let Some(retry) = deduplicated_append(stream, events.len(), stored).map_err(abort)? {
-                return Ok(retry);
-            }
-            let highest = match t_streams.get(stream.as_bytes())? {
-                Some(v) => be_u64(&v)
-                    .ok_or_else(|| abort(corrupt_index(stream, "unreadable highest sequence")))?,
-                None => 0,
-            };
-            if !expected.admits(highest) {
-                return Err(abort(JournalError::SequenceConflict {
-                    stream: stream.to_owned(),
-                    expected: expected.describe(),
-                    actual: highest,
-                }));
-            }
-            let last_position = match t_meta.get(LAST_POSITION)? {
-                Some(v) => be_u64(&v)
-                    .ok_or_else(|| abort(corrupt_index(stream, "unreadable last position")))?,
-                None => 0,
-            };
-            let mut sequence = highest;
-            let mut position = last_position;
-            for new in events {
-                sequence += 1;
-                position += 1;
-                let event = new.clone().into_event(stream, sequence, position, now);
-                let record = self.codec.encode(&event).map_err(|e| {
-                    abort(JournalError::Storage(format!(
-                        "cannot encode event {}: {e}",
-                        event.id
-                    )))
-                })?;
-                let pos = position.to_be_bytes();
-                t_events.insert(&pos[..], record)?;
-                t_by_stream.insert(stream_key(stream, sequence), &pos[..])?;
-                t_ids.insert(
-                    event.id.as_bytes(),
-                    IdEntry::encode(position, sequence, stream),
-                )?;
-                written.borrow_mut().push(event);
-            }
-            t_streams.insert(stream.as_bytes(), &sequence.to_be_bytes()[..])?;
-            t_meta.insert(LAST_POSITION, &position.to_be_bytes()[..])?;
-            Ok(AppendResult {
-                first_sequence: highest + 1,
-                last_sequence: sequence,
-                first_position: last_position + 1,
-                deduplicated: false,
-            })
-        });
-        let result = result.map_err(from_tx)?;
-        if !result.deduplicated {
-            // Still under the writer lock and before the acknowledgement: a read that
-            // starts after the append returns finds the events in the tail.
-            self.tail.push(stream, written.into_inner());
-        }
-        // A deduplicated append still waits for whatever is committed now: the
-        // original write may be another appender's, not yet fsynced.
-        let ticket = if result.deduplicated {
-            self.committed.load(Ordering::Acquire)
-        } else {
-            self.committed.fetch_add(1, Ordering::AcqRel) + 1
+        from: u64,
+        to: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, u64)>, JournalError> {
+        let u = self.read_unindexed();
+        let mut out = Vec::new();
+        let lo = stream_key(stream, 0);
+        let start = match self
+            .by_stream
+            .range(lo.as_slice()..=stream_key(stream, from).as_slice())
+            .next_back()
+        {
+            Some(entry) => entry.map_err(storage)?.0.to_vec(),
+            None => lo,
         };
-        Ok((result, ticket))
+        let chunks = self
+            .by_stream
+            .range(start.as_slice()..=stream_key(stream, to).as_slice());
+        for entry in chunks {
+            let (_, value) = entry.map_err(storage)?;
+            let runs = index::decode(&value)
+                .ok_or_else(|| corrupt_index(stream, "unreadable stream index chunk"))?;
+            if extend(&mut out, &runs, from, to, max) {
+                return Ok(out);
+            }
+        }
+        if let Some(runs) = u.runs.get(stream) {
+            extend(&mut out, runs, from, to, max);
+        }
+        Ok(out)
     }
 
     fn read_stream(
@@ -473,105 +878,26 @@ impl Inner {
         if from > to || max == 0 {
             return Ok(Vec::new());
         }
-        // First the index entries (sequence, position), then the records: a run of
-        // consecutive positions (a stream written without others in between) is read with
-        // one range scan instead of a lookup per event.
-        let mut entries = Vec::new();
-        for entry in self
-            .by_stream
-            .range(stream_key(stream, from)..=stream_key(stream, to))
-            .take(max)
-        {
-            let (key, value) = entry.map_err(storage)?;
-            let sequence = key
-                .len()
-                .checked_sub(8)
-                .and_then(|at| be_u64(&key[at..]))
-                .ok_or_else(|| corrupt_index(stream, "unreadable stream key"))?;
-            let position = be_u64(&value).ok_or_else(|| JournalError::Corrupt {
+        let _no_deletes = self.deletes.read().unwrap_or_else(PoisonError::into_inner);
+        let wanted = self.stream_positions(stream, from, to, max)?;
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut cursor = Cursor::new(&self.events);
+        for (sequence, position) in wanted {
+            let corrupt = |reason: String| JournalError::Corrupt {
                 stream: stream.to_owned(),
                 sequence,
-                reason: "unreadable position".to_owned(),
+                reason,
+            };
+            let record = cursor.find(position).map_err(|e| match e {
+                CursorError::Storage(e) => e,
+                CursorError::Framing(reason) => corrupt(reason),
             })?;
-            entries.push((sequence, position, key));
-        }
-        let mut out = Vec::with_capacity(entries.len());
-        let mut i = 0;
-        while i < entries.len() {
-            let mut j = i + 1;
-            while j < entries.len() && entries[j].1 == entries[j - 1].1 + 1 {
-                j += 1;
-            }
-            let run = &entries[i..j];
-            let (first, last) = (run[0].1, run[run.len() - 1].1);
-            let records: Vec<(sled::IVec, sled::IVec)> = self
-                .events
-                .range(first.to_be_bytes()..=last.to_be_bytes())
-                .collect::<Result<_, _>>()
-                .map_err(storage)?;
-            if records.len() == run.len() {
-                for ((sequence, position, _), (_, record)) in run.iter().zip(&records) {
-                    let event = check(record, stream, *sequence, *position).map_err(|reason| {
-                        JournalError::Corrupt {
-                            stream: stream.to_owned(),
-                            sequence: *sequence,
-                            reason,
-                        }
-                    })?;
-                    out.push(event);
-                }
-            } else {
-                // Something is missing (a concurrent delete, or damage): one by one.
-                for (sequence, position, key) in run {
-                    if let Some(event) = self.read_one(stream, *sequence, *position, key)? {
-                        out.push(event);
-                    }
-                }
-            }
-            i = j;
+            let Some(record) = record else {
+                return Err(corrupt(format!("no record at position {position}")));
+            };
+            out.push(check(record, stream, sequence, position).map_err(corrupt)?);
         }
         Ok(out)
-    }
-
-    /// The record of one index entry; `None` when a concurrent `delete_to` removed both.
-    fn read_one(
-        &self,
-        stream: &str,
-        sequence: u64,
-        position: u64,
-        key: &sled::IVec,
-    ) -> Result<Option<Event>, JournalError> {
-        let corrupt = |reason: String| JournalError::Corrupt {
-            stream: stream.to_owned(),
-            sequence,
-            reason,
-        };
-        let Some(record) = self.events.get(position.to_be_bytes()).map_err(storage)? else {
-            // An index entry that outlives its record is damage.
-            if self.by_stream.get(key).map_err(storage)?.is_none() {
-                return Ok(None);
-            }
-            return Err(corrupt(format!("no record at position {position}")));
-        };
-        check(&record, stream, sequence, position)
-            .map(Some)
-            .map_err(corrupt)
-    }
-
-    fn last_position(&self) -> Result<u64, JournalError> {
-        match self.meta.get(LAST_POSITION).map_err(storage)? {
-            Some(v) => be_u64(&v).ok_or_else(|| corrupt_index("", "unreadable last position")),
-            None => Ok(0),
-        }
-    }
-
-    fn highest_sequence(&self, stream: &str) -> Result<u64, JournalError> {
-        match self.streams.get(stream.as_bytes()).map_err(storage)? {
-            Some(v) => {
-                be_u64(&v).ok_or_else(|| corrupt_index(stream, "unreadable highest sequence"))
-            }
-            None => Ok(0),
-        }
     }
 
     /// Events from `from_position` on, in position order, that `keep` accepts, at most
@@ -586,25 +912,20 @@ impl Inner {
         if max == 0 {
             return Ok(out);
         }
-        for entry in self.events.range(from_position.to_be_bytes()..) {
-            let (key, record) = entry.map_err(storage)?;
-            let Some(position) = be_u64(&key) else {
-                return Err(corrupt_index("", "unreadable position key"));
-            };
-            let event = RecordCodec::decode(&record)
-                .map_err(|e| e.to_string())
-                .and_then(|e| {
-                    if e.position == position {
-                        Ok(e)
-                    } else {
-                        Err(format!("record at position {position} says {}", e.position))
+        let start = group_start(&self.events, from_position)?;
+        for entry in self.events.range(start.to_be_bytes()..) {
+            let (key, value) = entry.map_err(storage)?;
+            let at = be_u64(&key).ok_or_else(|| corrupt_index("", "unreadable position key"))?;
+            for (position, event) in self.decode_group(&value, at) {
+                if position < from_position {
+                    continue;
+                }
+                let event = event?;
+                if keep(&event) {
+                    out.push(event);
+                    if out.len() == max {
+                        return Ok(out);
                     }
-                })
-                .map_err(|reason| self.corrupt_at(position, reason))?;
-            if keep(&event) {
-                out.push(event);
-                if out.len() == max {
-                    break;
                 }
             }
         }
@@ -612,19 +933,30 @@ impl Inner {
     }
 
     /// `Corrupt` for the record at `position`, naming its stream and sequence when the
-    /// index knows them (a scan of `by_stream`, on this error path only).
+    /// index knows them (a scan of the index, on this error path only).
     fn corrupt_at(&self, position: u64, reason: String) -> JournalError {
         tracing::warn!(position, %reason, "corrupt record in the sled journal");
-        let wanted = position.to_be_bytes();
-        let found = self
-            .by_stream
+        let find = |runs: &[Run]| {
+            runs.iter().find_map(|r| {
+                (r.first_pos..r.first_pos + r.count)
+                    .contains(&position)
+                    .then(|| r.first_seq + (position - r.first_pos))
+            })
+        };
+        let in_memory = self
+            .read_unindexed()
+            .runs
             .iter()
-            .filter_map(Result::ok)
-            .find_map(|(k, v)| {
-                (v.as_ref() == wanted)
-                    .then(|| parse_stream_key(&k))
-                    .flatten()
-            });
+            .find_map(|(s, runs)| find(runs).map(|seq| (s.clone(), seq)));
+        let found = in_memory.or_else(|| {
+            self.by_stream
+                .iter()
+                .filter_map(Result::ok)
+                .find_map(|(k, v)| {
+                    let (stream, _) = parse_stream_key(&k)?;
+                    find(&index::decode(&v)?).map(|seq| (stream, seq))
+                })
+        });
         let (stream, sequence) = found.unwrap_or_default();
         JournalError::Corrupt {
             stream,
@@ -633,41 +965,207 @@ impl Inner {
         }
     }
 
+    /// Removes the stream's events up to `sequence`: persists the index first, then in
+    /// one transaction rewrites the groups that hold them (removing those left empty)
+    /// and trims the stream's index chunks. The head stays in `streams`.
     fn delete_to(&self, stream: &str, sequence: u64) -> Result<(), JournalError> {
-        let _writer = self.lock_writer();
-        let mut doomed = Vec::new();
-        for entry in self
-            .by_stream
-            .range(stream_key(stream, 0)..=stream_key(stream, sequence))
-        {
-            let (key, position) = entry.map_err(storage)?;
-            doomed.push((key, position));
-        }
-        if doomed.is_empty() {
-            return Ok(());
-        }
-        (&self.events, &self.by_stream)
-            .transaction(|(t_events, t_by_stream)| {
-                for (key, position) in &doomed {
-                    t_events.remove(position)?;
-                    t_by_stream.remove(key)?;
+        self.with_writer(|w| {
+            self.index_round(w)?;
+            let _deletes = self.deletes.write().unwrap_or_else(PoisonError::into_inner);
+            let mut chunks = Vec::new();
+            for entry in self
+                .by_stream
+                .range(stream_key(stream, 0)..=stream_key(stream, sequence))
+            {
+                let (key, value) = entry.map_err(storage)?;
+                let runs = index::decode(&value)
+                    .ok_or_else(|| corrupt_index(stream, "unreadable stream index chunk"))?;
+                chunks.push((key, runs));
+            }
+            let mut doomed: Vec<u64> = chunks
+                .iter()
+                .flat_map(|(_, runs)| runs.iter().flat_map(|r| r.pairs(0, sequence)))
+                .map(|(_, position)| position)
+                .collect();
+            if doomed.is_empty() {
+                return Ok(());
+            }
+            doomed.sort_unstable();
+            // The groups holding them, each with what remains of it.
+            let mut groups: Vec<(sled::IVec, Option<Vec<u8>>)> = Vec::new();
+            let mut i = 0;
+            while let Some(&position) = doomed.get(i) {
+                let key = group_start(&self.events, position)?.to_be_bytes();
+                let Some(value) = self.events.get(key).map_err(storage)? else {
+                    return Err(corrupt_index(stream, "an indexed record has no group"));
+                };
+                let entries = group::entries(&value).map_err(|r| corrupt_index(stream, &r))?;
+                let last_in_group = entries.last().map_or(position, |e| e.position);
+                let mut kept = Vec::new();
+                for e in &entries {
+                    while doomed.get(i).is_some_and(|d| *d < e.position) {
+                        i += 1;
+                    }
+                    if doomed.get(i) == Some(&e.position) {
+                        i += 1;
+                    } else if let Some(bytes) = value.get(e.whole.clone()) {
+                        kept.extend_from_slice(bytes);
+                    }
                 }
-                Ok::<_, ConflictableTransactionError<JournalError>>(())
-            })
-            .map_err(from_tx)?;
-        self.tail.delete_to(stream, sequence);
-        // Deletion is not acknowledged as durable; the next flush covers it.
-        self.committed.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+                while doomed.get(i).is_some_and(|d| *d <= last_in_group) {
+                    i += 1;
+                }
+                groups.push((
+                    sled::IVec::from(&key[..]),
+                    (!kept.is_empty()).then_some(kept),
+                ));
+            }
+            let trimmed: Vec<(sled::IVec, Option<Chunk>)> = chunks
+                .iter()
+                .map(|(key, runs)| {
+                    let left: Vec<Run> = runs.iter().filter_map(|r| r.after(sequence)).collect();
+                    let renamed = left
+                        .first()
+                        .map(|f| (stream_key(stream, f.first_seq), index::encode(&left)));
+                    (key.clone(), renamed)
+                })
+                .collect();
+            let last = w.last_position.to_be_bytes();
+            (&self.events, &self.by_stream, &self.meta)
+                .transaction(|(t_events, t_index, t_meta)| {
+                    for (key, kept) in &groups {
+                        match kept {
+                            Some(v) => t_events.insert(key, v.as_slice())?,
+                            None => t_events.remove(key)?,
+                        };
+                    }
+                    for (key, renamed) in &trimmed {
+                        t_index.remove(key)?;
+                        if let Some((k, v)) = renamed {
+                            t_index.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    }
+                    // Positions are never handed out twice, even when the newest
+                    // records are the ones deleted.
+                    t_meta.insert(LAST_POSITION, &last[..])?;
+                    Ok::<_, ConflictableTransactionError<JournalError>>(())
+                })
+                .map_err(from_tx)?;
+            self.tail.delete_to(stream, sequence);
+            // Deletion is not acknowledged as durable; the next flush covers it.
+            self.committed.fetch_add(1, Ordering::AcqRel);
+            Ok(())
+        })
     }
 }
 
-/// Counts an append as settled when dropped.
-struct Settled<'a>(&'a tokio::sync::watch::Sender<u64>);
+/// The entry headers of a group as (position, sequence, stream, id). A group whose
+/// framing is damaged yields none, with a warning: its records cannot be filed under a
+/// stream (`read_all` still reports them as corrupt).
+fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
+    let text = |r: std::ops::Range<usize>| group.get(r).and_then(|b| std::str::from_utf8(b).ok());
+    match group::entries(group) {
+        Ok(entries) => entries
+            .into_iter()
+            .filter_map(|e| Some((e.position, e.sequence, text(e.stream)?, text(e.id)?)))
+            .collect(),
+        Err(reason) => {
+            tracing::warn!(position = key, %reason, "unreadable group in the sled journal: its records are in no stream index");
+            Vec::new()
+        }
+    }
+}
 
-impl Drop for Settled<'_> {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n += 1);
+/// A `by_stream` entry to write: key and value.
+type Chunk = (Vec<u8>, Vec<u8>);
+
+/// Adds the pairs of `runs` within `from..=to` to `out` up to `max`; true when full.
+fn extend(out: &mut Vec<(u64, u64)>, runs: &[Run], from: u64, to: u64, max: usize) -> bool {
+    for run in runs {
+        for pair in run.pairs(from, to) {
+            out.push(pair);
+            if out.len() >= max {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The key of the group that holds `position` (the greatest key not above it), or
+/// `position` itself when no group starts at or before it.
+fn group_start(events: &sled::Tree, position: u64) -> Result<u64, JournalError> {
+    match events.range(..=position.to_be_bytes()).next_back() {
+        Some(entry) => {
+            let (key, _) = entry.map_err(storage)?;
+            be_u64(&key).ok_or_else(|| corrupt_index("", "unreadable position key"))
+        }
+        None => Ok(position),
+    }
+}
+
+enum CursorError {
+    Storage(JournalError),
+    Framing(String),
+}
+
+/// Reads records by increasing position, stepping through consecutive groups with one
+/// range scan and seeking only across gaps.
+struct Cursor<'a> {
+    events: &'a sled::Tree,
+    iter: Option<sled::Iter>,
+    group: Option<(sled::IVec, Vec<group::Entry>)>,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(events: &'a sled::Tree) -> Self {
+        Cursor {
+            events,
+            iter: None,
+            group: None,
+            at: 0,
+        }
+    }
+
+    /// The record at `position` (positions asked in increasing order); `None` when no
+    /// group holds it.
+    fn find(&mut self, position: u64) -> Result<Option<&[u8]>, CursorError> {
+        loop {
+            let mut seek = self.iter.is_none();
+            if let Some((_, entries)) = &self.group {
+                while entries.get(self.at).is_some_and(|e| e.position < position) {
+                    self.at += 1;
+                }
+                if let Some(e) = entries.get(self.at) {
+                    if e.position != position {
+                        return Ok(None);
+                    }
+                    let range = e.record.clone();
+                    let bytes = self.group.as_ref().map(|(v, _)| v);
+                    return Ok(bytes.and_then(|v| v.get(range)));
+                }
+                let last = entries.last().map_or(0, |e| e.position);
+                seek |= position > last.saturating_add(SEEK_AFTER);
+            }
+            if seek {
+                let start = group_start(self.events, position).map_err(CursorError::Storage)?;
+                self.iter = Some(self.events.range(start.to_be_bytes()..));
+            }
+            let next = self.iter.as_mut().and_then(Iterator::next);
+            let Some(entry) = next else {
+                return Ok(None);
+            };
+            let (_, value) = entry.map_err(|e| CursorError::Storage(storage(e)))?;
+            let entries = group::entries(&value).map_err(CursorError::Framing)?;
+            if entries.first().is_some_and(|e| e.position > position) {
+                self.group = Some((value, entries));
+                self.at = 0;
+                return Ok(None);
+            }
+            self.group = Some((value, entries));
+            self.at = 0;
+        }
     }
 }
 
@@ -711,10 +1209,15 @@ impl Journal for SledJournal {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, JournalError> {
         validate_batch(&events)?;
-        let owned = stream.to_owned();
-        let (result, ticket) = self
-            .blocking(move |inner| inner.append(&owned, expected, &events))
-            .await?;
+        let (reply, answer) = oneshot::channel();
+        self.inner.lock_queue().push(Request {
+            stream: stream.to_owned(),
+            expected,
+            events,
+            reply,
+        });
+        self.inner.combine();
+        let (result, ticket) = answer.await.map_err(|_| JournalError::Closed)??;
         if self.inner.durability == Durability::Durable {
             self.inner.wait_durable(ticket).await?;
         }
@@ -750,7 +1253,7 @@ impl Journal for SledJournal {
     }
 
     async fn highest_position(&self) -> Result<u64, JournalError> {
-        self.blocking(move |inner| inner.last_position()).await
+        Ok(self.inner.last_position.load(Ordering::Acquire))
     }
 
     async fn read_correlation(
@@ -806,9 +1309,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_zero_flush_interval_is_refused() {
+    fn a_zero_flush_interval_or_index_round_is_refused() {
         assert!(matches!(
             SledJournal::temporary_with(SledConfig::default().flush_every_ms(0)),
+            Err(JournalError::Storage(_))
+        ));
+        assert!(matches!(
+            SledJournal::temporary_with(SledConfig::default().index_every(0)),
             Err(JournalError::Storage(_))
         ));
     }

@@ -21,33 +21,6 @@ pub(super) fn parse_stream_key(key: &[u8]) -> Option<(String, u64)> {
     Some((String::from_utf8(name.to_vec()).ok()?, be_u64(seq)?))
 }
 
-/// An `ids` value: where the event with that id was written.
-pub(super) struct IdEntry {
-    pub(super) position: u64,
-    pub(super) sequence: u64,
-    pub(super) stream: String,
-}
-
-impl IdEntry {
-    pub(super) fn encode(position: u64, sequence: u64, stream: &str) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16 + stream.len());
-        v.extend_from_slice(&position.to_be_bytes());
-        v.extend_from_slice(&sequence.to_be_bytes());
-        v.extend_from_slice(stream.as_bytes());
-        v
-    }
-
-    pub(super) fn parse(v: &[u8]) -> Option<IdEntry> {
-        let (position, rest) = v.split_first_chunk::<8>()?;
-        let (sequence, stream) = rest.split_first_chunk::<8>()?;
-        Some(IdEntry {
-            position: u64::from_be_bytes(*position),
-            sequence: u64::from_be_bytes(*sequence),
-            stream: String::from_utf8(stream.to_vec()).ok()?,
-        })
-    }
-}
-
 pub(super) fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
@@ -67,13 +40,5 @@ mod tests {
             parse_stream_key(&stream_key("a\0b", 7)),
             Some(("a\0b".into(), 7))
         );
-    }
-
-    #[test]
-    fn id_entries_round_trip() {
-        let v = IdEntry::encode(9, 3, "s");
-        let e = IdEntry::parse(&v).expect("parse");
-        assert_eq!((e.position, e.sequence, e.stream.as_str()), (9, 3, "s"));
-        assert!(IdEntry::parse(&v[..10]).is_none());
     }
 }

@@ -1,13 +1,14 @@
 //! Palisade's sled journal (`palisade-event-store`) against sled 0.34 used directly: what
-//! the journal's layer (a five-tree transaction per append, the record format with its
-//! CRC, the hop to tokio's blocking pool, group commit) costs over the store underneath.
+//! the journal's layer (the record format with its CRC, the group entry header, the
+//! in-memory stream index and its index rounds, group commit) costs over the store
+//! underneath.
 //!
 //! Groups (the first row of each is its reference):
 //! - `journal (sled)`: one 256-byte value per operation, no fsync. Raw: `Tree::insert`
 //!   with an increasing 8-byte key. Palisade: `Journal::append` of one 256-byte event
-//!   with `Durability::Buffered` (what it writes per event: the record in `events`, an
-//!   index entry in `by_stream` and `ids`, the stream's head in `streams`, the last
-//!   position in `meta`, all in one transaction).
+//!   with `Durability::Buffered` (one insert per append: the group holding the record;
+//!   every 4,096 events an index round persists the stream index, and its cost is in
+//!   the figure).
 //! - `journal durable, 64 appenders`: per acknowledged, fsynced append. Reference: raw
 //!   sled, one insert then `Db::flush` each, serialized (no group commit). Then Palisade
 //!   `Durable` with one appender (one fsync per append too) and with 64 concurrent
@@ -15,8 +16,8 @@
 //! - `journal replay`: per event, reading 100,000 events of one stream. Raw: a scan of a
 //!   sled tree of 100,000 records in Palisade's record format (keyed by position, as the
 //!   journal's `events` tree) decoding each with `RecordCodec::decode`. Palisade:
-//!   `read_stream` in pages of 1,000 (which also walks the `by_stream` index and checks
-//!   each record's stream, sequence and position).
+//!   `read_stream` in pages of 1,000 (which also looks the positions up in the stream
+//!   index and checks each record's stream, sequence and position).
 //! - `journal bytes on disk`: size of the sled directory (sum of file lengths) after
 //!   100,000 events with a repetitive JSON-like 256-byte payload and a flush, divided by
 //!   100,000. Raw sled with the 256-byte value under an 8-byte key is the reference;

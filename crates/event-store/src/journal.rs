@@ -60,7 +60,10 @@ pub struct AppendResult {
 ///   and writes nothing.
 /// - Appending a batch whose event ids are all already stored (in that stream) returns
 ///   the original `AppendResult` with `deduplicated: true` and writes nothing. A batch
-///   mixing stored and new ids is `InvalidAppend`.
+///   mixing stored and new ids is `InvalidAppend`. A backend may bound how far back it
+///   recognises a retry that expects `Any` (`SledJournal` remembers the newest
+///   `dedup_window` ids); a retry expecting `Exact(n)` or `NoStream` whose ids are the
+///   stored events right after that version is always recognised.
 /// - Global positions increase in append order.
 /// - `delete_to` removes events up to a sequence number; the stream's highest sequence
 ///   number survives, so later appends continue after it.

@@ -25,7 +25,9 @@
 //! Everything else is derived from the records and kept in memory until an *index
 //! round* persists it: the stream index (`by_stream`), the stream heads (`streams`) and
 //! `indexed_to`, the position up to which they are complete, in one transaction every
-//! [`SledConfig::index_every`] events (and when the journal is dropped). At open, the
+//! [`SledConfig::index_every`] events, before each `delete_to` and at the end of open (not
+//! at close: a transaction while the database closes leaves sled's pool threads holding
+//! the directory lock a moment longer). At open, the
 //! groups after `indexed_to` are read again to rebuild what the last round missed, so a
 //! crash loses no index entry, and open reads at most `index_every` events beyond the
 //! last round.

@@ -158,6 +158,7 @@ pub struct Event {
     /// Its type.
     pub event_type: EventType,
     /// The payload.
+    #[serde(with = "payload_bytes")]
     pub payload: Vec<u8>,
     /// When it happened, microseconds since the Unix epoch.
     pub timestamp: Timestamp,
@@ -187,10 +188,96 @@ impl Event {
     }
 }
 
+/// The payload as one byte string for binary formats: bincode writes it with one copy
+/// instead of one call per byte, and the bytes are the same as a sequence of `u8` (a
+/// length, then the bytes), so records written either way read alike. Human-readable
+/// formats (JSON) keep the array of numbers.
+mod payload_bytes {
+    use std::fmt;
+
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_seq(bytes)
+        } else {
+            s.serialize_bytes(bytes)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string or an array of bytes")
+            }
+
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                // The hint comes from the input: trust it only so far.
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 * 1024));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_seq(Bytes)
+        } else {
+            d.deserialize_byte_buf(Bytes)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_payload_is_the_same_bytes_as_a_plain_byte_vector() {
+        // What records written before the payload became a byte string hold.
+        #[derive(Serialize)]
+        struct Plain<'a> {
+            payload: &'a Vec<u8>,
+        }
+        #[derive(Serialize, Deserialize)]
+        struct AsBytes {
+            #[serde(with = "payload_bytes")]
+            payload: Vec<u8>,
+        }
+        let payload: Vec<u8> = (0..=255).collect();
+        let config = bincode::config::standard();
+        let plain =
+            bincode::serde::encode_to_vec(Plain { payload: &payload }, config).expect("plain");
+        let bytes = bincode::serde::encode_to_vec(
+            AsBytes {
+                payload: payload.clone(),
+            },
+            config,
+        )
+        .expect("bytes");
+        assert_eq!(plain, bytes);
+        let (back, _) =
+            bincode::serde::decode_from_slice::<AsBytes, _>(&plain, config).expect("decode");
+        assert_eq!(back.payload, payload);
+        let json = serde_json::to_string(&AsBytes {
+            payload: vec![1, 2],
+        })
+        .expect("json");
+        assert_eq!(json, r#"{"payload":[1,2]}"#);
+    }
 
     fn sample() -> Event {
         NewEvent::new(

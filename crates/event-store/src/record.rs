@@ -73,13 +73,25 @@ pub enum FrameError {
 ///
 /// Returns `None` when the body is longer than `u32::MAX` bytes.
 pub fn frame(head: [u8; 8], body: &[u8]) -> Option<Vec<u8>> {
-    let body_len = u32::try_from(body.len()).ok()?;
     let mut record = Vec::with_capacity(HEADER_LEN + body.len());
-    record.extend_from_slice(&head);
-    record.extend_from_slice(&body_len.to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    record.resize(HEADER_LEN, 0);
     record.extend_from_slice(body);
+    seal(&mut record, 0, head)?;
     Some(record)
+}
+
+/// Fills in the header of the frame starting at `out[start]`, whose body is everything
+/// after its `HEADER_LEN` bytes: `head`, the body length and the body's CRC32. `None`
+/// (and `out` untouched) when the body is longer than `u32::MAX` bytes.
+fn seal(out: &mut [u8], start: usize, head: [u8; 8]) -> Option<()> {
+    let body = out.get(start + HEADER_LEN..)?;
+    let body_len = u32::try_from(body.len()).ok()?;
+    let crc = crc32fast::hash(body);
+    let header = out.get_mut(start..start + HEADER_LEN)?;
+    header[..8].copy_from_slice(&head);
+    header[8..12].copy_from_slice(&body_len.to_le_bytes());
+    header[12..].copy_from_slice(&crc.to_le_bytes());
+    Some(())
 }
 
 /// Splits a framed record into its 8 leading header bytes and its body, after checking
@@ -218,32 +230,61 @@ impl RecordCodec {
     /// # Errors
     /// `Encode` when the codec fails or the encoded event exceeds [`MAX_BODY_SIZE`].
     pub fn encode(&self, event: &Event) -> Result<Vec<u8>, RecordError> {
+        let mut record = Vec::new();
+        self.encode_into(event, &mut record)?;
+        Ok(record)
+    }
+
+    /// Appends the record of `event` to `out` (what [`RecordCodec::encode`] returns,
+    /// without a buffer of its own). On error `out` is left as it was.
+    ///
+    /// # Errors
+    /// As [`RecordCodec::encode`].
+    pub fn encode_into(&self, event: &Event, out: &mut Vec<u8>) -> Result<(), RecordError> {
+        let start = out.len();
+        let body = start + HEADER_LEN;
+        out.resize(body, 0);
         let encoded = match self.codec {
-            Codec::Bincode => bincode::serde::encode_to_vec(event, bincode::config::standard())
-                .map_err(|e| RecordError::Encode(e.to_string()))?,
-            Codec::Json => {
-                serde_json::to_vec(event).map_err(|e| RecordError::Encode(e.to_string()))?
+            Codec::Bincode => {
+                bincode::serde::encode_into_std_write(event, out, bincode::config::standard())
+                    .map(|_| ())
+                    .map_err(|e| RecordError::Encode(e.to_string()))
             }
+            Codec::Json => serde_json::to_writer(&mut *out, event)
+                .map_err(|e| RecordError::Encode(e.to_string())),
         };
-        if encoded.len() > MAX_BODY_SIZE {
-            return Err(RecordError::Encode(format!(
-                "encoded event is {} bytes, more than the {MAX_BODY_SIZE}-byte limit",
-                encoded.len()
-            )));
+        let body_len = out.len() - body;
+        let checked = encoded.and_then(|()| {
+            if body_len > MAX_BODY_SIZE {
+                Err(RecordError::Encode(format!(
+                    "encoded event is {body_len} bytes, more than the {MAX_BODY_SIZE}-byte limit"
+                )))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = checked {
+            out.truncate(start);
+            return Err(e);
         }
-        let (body, flags) = if encoded.len() > self.compress_above {
-            match zstd::bulk::compress(&encoded, ZSTD_LEVEL) {
-                Ok(compressed) if compressed.len() < encoded.len() => (compressed, FLAG_ZSTD),
-                // Incompressible (or the compressor failed): store it as it is.
-                _ => (encoded, 0),
+        let mut flags = 0;
+        if body_len > self.compress_above {
+            // Incompressible (or the compressor failed): store it as it is.
+            if let Ok(compressed) = zstd::bulk::compress(&out[body..], ZSTD_LEVEL) {
+                if compressed.len() < body_len {
+                    out.truncate(body);
+                    out.extend_from_slice(&compressed);
+                    flags = FLAG_ZSTD;
+                }
             }
-        } else {
-            (encoded, 0)
-        };
+        }
         let [m0, m1, m2, m3] = MAGIC;
         let head = [m0, m1, m2, m3, FORMAT_VERSION, self.codec.tag(), flags, 0];
-        frame(head, &body)
-            .ok_or_else(|| RecordError::Encode("body longer than u32::MAX".to_owned()))
+        if seal(out, start, head).is_none() {
+            out.truncate(start);
+            return Err(RecordError::Encode("body longer than u32::MAX".to_owned()));
+        }
+        Ok(())
     }
 
     /// The event stored in `bytes`, whatever codec wrote it. Checks, in order: length,

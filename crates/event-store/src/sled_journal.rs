@@ -90,7 +90,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 
 use async_trait::async_trait;
@@ -275,6 +275,8 @@ struct Inner {
     index_every: usize,
     /// Appends waiting for the writer.
     queue: Mutex<Vec<Request>>,
+    /// With `Durable`: whether a commit leader task is running (see `lead`).
+    leading: AtomicBool,
     /// Held by whoever writes (the combining appender, an index round, `delete_to`).
     writer: Mutex<Writer>,
     /// The part of the stream index not yet persisted, and the stream heads.
@@ -301,21 +303,24 @@ struct Writer {
     recent: RecentIds,
 }
 
+/// What an appender is told.
+type Answer = Result<AppendResult, JournalError>;
+
 /// An append waiting for the writer.
 #[derive(Debug)]
 struct Request {
     stream: String,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
-    reply: oneshot::Sender<Result<(AppendResult, u64), JournalError>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// Where the newest `max` event ids were written.
 #[derive(Debug)]
 struct RecentIds {
     max: usize,
-    placed: HashMap<String, (String, u64, u64)>,
-    order: VecDeque<String>,
+    placed: HashMap<Arc<str>, (Arc<str>, u64, u64)>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl RecentIds {
@@ -329,13 +334,14 @@ impl RecentIds {
 
     /// Remembers that `id` was written at (stream, sequence, position), forgetting the
     /// oldest beyond `max`.
-    fn insert(&mut self, id: &str, stream: &str, sequence: u64, position: u64) {
+    fn insert(&mut self, id: &str, stream: &Arc<str>, sequence: u64, position: u64) {
         if self.max == 0 {
             return;
         }
+        let id: Arc<str> = Arc::from(id);
         self.placed
-            .insert(id.to_owned(), (stream.to_owned(), sequence, position));
-        self.order.push_back(id.to_owned());
+            .insert(id.clone(), (stream.clone(), sequence, position));
+        self.order.push_back(id);
         while self.order.len() > self.max {
             if let Some(old) = self.order.pop_front() {
                 self.placed.remove(&old);
@@ -346,10 +352,10 @@ impl RecentIds {
     /// Forgets ids whose write failed.
     fn forget(&mut self, ids: &[String]) {
         for id in ids {
-            self.placed.remove(id);
+            self.placed.remove(id.as_str());
         }
         let gone: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        self.order.retain(|id| !gone.contains(id.as_str()));
+        self.order.retain(|id| !gone.contains(&**id));
     }
 }
 
@@ -362,8 +368,25 @@ impl SledJournal {
     /// `Storage` when the config is invalid or sled cannot open the directory (for
     /// instance another process holds it); `Corrupt` when the journal's metadata is
     /// unreadable.
+    ///
+    /// A directory closed a moment ago can still be locked by sled's background threads
+    /// finishing their last log write; open retries for up to a second before it
+    /// reports the lock as `Storage` (so a second open of a directory in use takes that
+    /// second to fail).
     pub fn open(path: impl AsRef<Path>, config: SledConfig) -> Result<Self, JournalError> {
-        let db = config.sled_config()?.path(path).open().map_err(storage)?;
+        let sled_config = config.sled_config()?.path(path);
+        let mut wait = std::time::Duration::from_millis(1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let db = loop {
+            match sled_config.open() {
+                Ok(db) => break db,
+                Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        };
         SledJournal::with_db(db, &config)
     }
 
@@ -402,6 +425,7 @@ impl SledJournal {
             durability: config.durability,
             index_every: config.index_every,
             queue: Mutex::new(Vec::new()),
+            leading: AtomicBool::new(false),
             writer: Mutex::new(Writer {
                 last_position: 0,
                 recent: RecentIds::new(config.dedup_window),
@@ -484,15 +508,18 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` as the writer, then writes whatever appends queued meanwhile.
+    /// Runs `f` as the writer, then writes whatever buffered appends queued meanwhile
+    /// (durable ones have their leader, which waits for the writer).
     fn with_writer<T>(&self, f: impl FnOnce(&mut Writer) -> T) -> T {
         let out = f(&mut self.lock_writer());
-        self.combine();
+        if self.durability == Durability::Buffered {
+            self.combine();
+        }
         out
     }
 
-    /// Writes the queued appends, as one group per turn, unless another thread is the
-    /// writer (it writes them when it is done).
+    /// `Buffered`: writes the queued appends, as one group per turn, and answers them
+    /// at once, unless another thread is the writer (it writes them when it is done).
     fn combine(&self) {
         loop {
             let mut writer = match self.writer.try_lock() {
@@ -504,8 +531,9 @@ impl Inner {
             if batch.is_empty() {
                 return;
             }
-            self.write_group(&mut writer, batch);
+            let (answers, _) = self.write_group(&mut writer, batch);
             drop(writer);
+            answer(answers);
             // An append queued after the take found the writer busy: write it now.
             if self.lock_queue().is_empty() {
                 return;
@@ -513,21 +541,69 @@ impl Inner {
         }
     }
 
-    /// Places every request, writes the group with one insert, then answers each.
-    fn write_group(&self, w: &mut Writer, batch: Vec<Request>) {
+    /// `Durable`: the commit leader, a task of its own (so that no appender's
+    /// cancellation can strand the others). Each turn writes everything queued as one
+    /// group, fsyncs once, then answers the group; appends that arrive during the fsync
+    /// form the next group. Ends when the queue is empty.
+    async fn lead(self: Arc<Self>) {
+        loop {
+            let batch = std::mem::take(&mut *self.lock_queue());
+            let mut answers = Vec::new();
+            if !batch.is_empty() {
+                let (written, ticket) = self.write_group(&mut self.lock_writer(), batch);
+                let synced = self.wait_durable(ticket).await;
+                answers = written
+                    .into_iter()
+                    .map(|(reply, answer)| match (&synced, answer) {
+                        (Err(e), Ok(_)) => (reply, Err(e.clone())),
+                        (_, answer) => (reply, answer),
+                    })
+                    .collect();
+            }
+            self.leading.store(false, Ordering::SeqCst);
+            // An append queued after the take saw a leader running: lead it, unless
+            // its appender has started a new leader.
+            let more = !self.lock_queue().is_empty() && !self.leading.swap(true, Ordering::SeqCst);
+            if !more {
+                // Let go of the journal before answering: an appender that drops its
+                // journal on the answer must find the database closed.
+                drop(self);
+                answer(answers);
+                return;
+            }
+            answer(answers);
+        }
+    }
+
+    /// Places every request and writes the group with one insert. Returns each
+    /// appender's answer and the group's durability ticket.
+    fn write_group(
+        &self,
+        w: &mut Writer,
+        batch: Vec<Request>,
+    ) -> (Vec<(oneshot::Sender<Answer>, Answer)>, u64) {
         let now = now_micros();
-        let mut group = Vec::new();
+        // Room for every record with its headers, so that the group grows once.
+        let estimate = batch
+            .iter()
+            .flat_map(|r| &r.events)
+            .map(|e| e.payload.len() + e.id.len() + 160)
+            .sum();
+        let mut group = Vec::with_capacity(estimate);
         let mut position = w.last_position;
         let first_position = position + 1;
         let mut heads: HashMap<String, u64> = HashMap::new();
         let mut placed = Vec::with_capacity(batch.len());
         let mut ids = Vec::new();
-        for req in batch {
-            let p = self.place(w, &req, &mut heads, &mut position, now, &mut group);
+        for mut req in batch {
+            let p = self.place(w, &mut req, &mut heads, &mut position, now, &mut group);
             if let Placed::Written(_, _, events) = &p {
-                for e in events {
-                    w.recent.insert(&e.id, &e.stream, e.sequence, e.position);
-                    ids.push(e.id.clone());
+                if w.recent.max > 0 {
+                    let stream: Arc<str> = Arc::from(req.stream.as_str());
+                    for e in events {
+                        w.recent.insert(&e.id, &stream, e.sequence, e.position);
+                        ids.push(e.id.clone());
+                    }
                 }
             }
             placed.push((req, p));
@@ -554,9 +630,10 @@ impl Inner {
             w.recent.forget(&ids);
         }
         let mut written_any = false;
+        let mut answers = Vec::with_capacity(placed.len());
         for (req, p) in placed {
             let answer = match p {
-                Placed::Done(result) => result.map(|r| (r, ticket)),
+                Placed::Done(result) => result,
                 Placed::Written(first_sequence, first_position, events) => match &wrote {
                     Err(e) => Err(e.clone()),
                     Ok(()) => {
@@ -576,18 +653,18 @@ impl Inner {
                         // Before the acknowledgement: a read that starts after the
                         // append returns finds the events in the tail.
                         self.tail.push(&req.stream, events);
-                        Ok((result, ticket))
+                        Ok(result)
                     }
                 },
             };
-            // The appender may have gone (its task cancelled): the write stands.
-            let _ = req.reply.send(answer);
+            answers.push((req.reply, answer));
         }
         if written_any && self.read_unindexed().events >= self.index_every {
             if let Err(e) = self.index_round(w) {
                 tracing::warn!(error = %e, "index round failed; the index stays in memory");
             }
         }
+        (answers, ticket)
     }
 
     /// Checks one request against the stream's head and the recent ids, and adds its
@@ -595,7 +672,7 @@ impl Inner {
     fn place(
         &self,
         w: &Writer,
-        req: &Request,
+        req: &mut Request,
         heads: &mut HashMap<String, u64>,
         position: &mut u64,
         now: Timestamp,
@@ -605,8 +682,8 @@ impl Inner {
         let stored = req
             .events
             .iter()
-            .filter_map(|e| w.recent.placed.get(&e.id))
-            .map(|(s, seq, pos)| (s.as_str(), *seq, *pos));
+            .filter_map(|e| w.recent.placed.get(e.id.as_str()))
+            .map(|(s, seq, pos)| (&**s, *seq, *pos));
         // Some ids in the window and others not may still be a late retry whose first
         // ids left the window: the expected version decides below.
         let mixed = match deduplicated_append(stream, req.events.len(), stored) {
@@ -629,23 +706,17 @@ impl Inner {
         }
         let (group_len, position_before) = (group.len(), *position);
         let mut events = Vec::with_capacity(req.events.len());
-        for (i, new) in req.events.iter().enumerate() {
+        for (i, new) in std::mem::take(&mut req.events).into_iter().enumerate() {
             *position += 1;
-            let event = new
-                .clone()
-                .into_event(stream, highest + 1 + i as u64, *position, now);
-            match self.codec.encode(&event) {
-                Ok(record) => {
-                    group::push(group, *position, event.sequence, stream, &event.id, &record)
-                }
-                Err(e) => {
-                    group.truncate(group_len);
-                    *position = position_before;
-                    return Placed::Done(Err(JournalError::Storage(format!(
-                        "cannot encode event {}: {e}",
-                        event.id
-                    ))));
-                }
+            let event = new.into_event(stream, highest + 1 + i as u64, *position, now);
+            group::push_header(group, *position, event.sequence, stream, &event.id);
+            if let Err(e) = self.codec.encode_into(&event, group) {
+                group.truncate(group_len);
+                *position = position_before;
+                return Placed::Done(Err(JournalError::Storage(format!(
+                    "cannot encode event {}: {e}",
+                    event.id
+                ))));
             }
             events.push(event);
         }
@@ -761,7 +832,7 @@ impl Inner {
         }
         newest.truncate(w.recent.max);
         for (id, stream, sequence, position) in newest.into_iter().rev() {
-            w.recent.insert(&id, &stream, sequence, position);
+            w.recent.insert(&id, &Arc::from(stream), sequence, position);
         }
         self.index_round(&w)
     }
@@ -1078,6 +1149,14 @@ fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
     }
 }
 
+/// Sends each appender its answer. An appender may have gone (its task cancelled):
+/// the write stands.
+fn answer(answers: Vec<(oneshot::Sender<Answer>, Answer)>) {
+    for (reply, answer) in answers {
+        let _ = reply.send(answer);
+    }
+}
+
 /// A `by_stream` entry to write: key and value.
 type Chunk = (Vec<u8>, Vec<u8>);
 
@@ -1191,6 +1270,11 @@ fn corrupt_index(stream: &str, reason: &str) -> JournalError {
     }
 }
 
+/// Whether sled could not open a directory because its lock is held.
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 fn storage(e: sled::Error) -> JournalError {
     JournalError::Storage(e.to_string())
 }
@@ -1218,12 +1302,15 @@ impl Journal for SledJournal {
             events,
             reply,
         });
-        self.inner.combine();
-        let (result, ticket) = answer.await.map_err(|_| JournalError::Closed)??;
-        if self.inner.durability == Durability::Durable {
-            self.inner.wait_durable(ticket).await?;
+        match self.inner.durability {
+            Durability::Buffered => self.inner.combine(),
+            Durability::Durable => {
+                if !self.inner.leading.swap(true, Ordering::SeqCst) {
+                    tokio::spawn(self.inner.clone().lead());
+                }
+            }
         }
-        Ok(result)
+        answer.await.map_err(|_| JournalError::Closed)?
     }
 
     async fn read_stream(

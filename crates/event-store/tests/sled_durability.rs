@@ -16,6 +16,18 @@ fn evs(prefix: &str, n: usize) -> Vec<NewEvent> {
     (1..=n).map(|i| ev(&format!("{prefix}-{i}"))).collect()
 }
 
+/// sled opened directly, once the journal's background threads have let go of the
+/// directory lock (they may hold it a moment after the journal is dropped).
+fn raw_open(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..100 {
+        if let Ok(db) = sled::open(dir) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    sled::open(dir).expect("raw open")
+}
+
 fn durable() -> SledConfig {
     SledConfig::default().durability(Durability::Durable)
 }
@@ -72,7 +84,7 @@ async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() 
     }
     {
         // Damage the last byte of the second record behind the journal's back.
-        let db = sled::open(dir.path()).expect("raw open");
+        let db = raw_open(dir.path());
         let events = db.open_tree("events").expect("tree");
         let (key, value) = events.iter().nth(1).expect("entry").expect("read");
         let mut damaged = value.to_vec();

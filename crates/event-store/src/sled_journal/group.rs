@@ -23,14 +23,14 @@ use crate::record::HEADER_LEN;
 
 const FIXED: usize = 8 + 8 + 4 + 4;
 
-/// Adds the record of `stream`#`sequence` (event `id`) at `position` to `group`.
-pub(super) fn push(
+/// Adds the entry header of `stream`#`sequence` (event `id`) at `position` to `group`;
+/// its record must follow.
+pub(super) fn push_header(
     group: &mut Vec<u8>,
     position: u64,
     sequence: u64,
     stream: &str,
     id: &str,
-    record: &[u8],
 ) {
     let start = group.len();
     group.extend_from_slice(&position.to_be_bytes());
@@ -46,7 +46,6 @@ pub(super) fn push(
     group.extend_from_slice(id.as_bytes());
     let crc = crc32fast::hash(&group[start..]);
     group.extend_from_slice(&crc.to_be_bytes());
-    group.extend_from_slice(record);
 }
 
 /// One entry of a group, as byte ranges into it.
@@ -136,6 +135,18 @@ mod tests {
     use super::*;
     use crate::event::{EventType, NewEvent};
     use crate::record::RecordCodec;
+
+    fn push(
+        group: &mut Vec<u8>,
+        position: u64,
+        sequence: u64,
+        stream: &str,
+        id: &str,
+        record: &[u8],
+    ) {
+        push_header(group, position, sequence, stream, id);
+        group.extend_from_slice(record);
+    }
 
     fn record(position: u64) -> Vec<u8> {
         let event = NewEvent::new(format!("e-{position}"), EventType::StateChanged, vec![1; 9])

@@ -3,8 +3,8 @@
 //! blocking pool.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::event::Event;
 
@@ -20,10 +20,10 @@ pub(super) struct Tail {
 
 #[derive(Debug, Default)]
 struct TailState {
-    streams: HashMap<String, VecDeque<Event>>,
+    streams: HashMap<Arc<str>, VecDeque<Event>>,
     /// The stream of every cached event in append order (may hold entries of events
     /// already deleted; eviction then drops nothing for them).
-    order: VecDeque<String>,
+    order: VecDeque<Arc<str>>,
     len: usize,
 }
 
@@ -56,11 +56,13 @@ impl Tail {
         let mut guard = self.lock();
         let st = &mut *guard;
         let n = events.len();
-        st.streams
-            .entry(stream.to_owned())
-            .or_default()
-            .extend(events);
-        st.order.extend(std::iter::repeat_n(stream.to_owned(), n));
+        // One allocation for the name per stream cached, not per push.
+        let name = match st.streams.get_key_value(stream) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(stream),
+        };
+        st.streams.entry(name.clone()).or_default().extend(events);
+        st.order.extend(std::iter::repeat_n(name, n));
         st.len += n;
         while st.len > self.max {
             let Some(oldest) = st.order.pop_front() else {
@@ -77,7 +79,7 @@ impl Tail {
         }
         if st.order.len() > 2 * self.max {
             // Deletes left stale entries: rebuild the order from what is cached.
-            let mut all: Vec<(u64, String)> = st
+            let mut all: Vec<(u64, Arc<str>)> = st
                 .streams
                 .iter()
                 .flat_map(|(s, q)| q.iter().map(move |e| (e.position, s.clone())))

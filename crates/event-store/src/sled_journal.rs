@@ -92,6 +92,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+use std::task::Poll;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -306,6 +307,9 @@ struct Writer {
 /// What an appender is told.
 type Answer = Result<AppendResult, JournalError>;
 
+/// Appenders and what to tell them.
+type Answers = Vec<(oneshot::Sender<Answer>, Answer)>;
+
 /// An append waiting for the writer.
 #[derive(Debug)]
 struct Request {
@@ -315,21 +319,35 @@ struct Request {
     reply: oneshot::Sender<Answer>,
 }
 
-/// Where the newest `max` event ids were written.
+/// Where the newest `max` event ids were written, keyed by a 64-bit hash of the id
+/// so that remembering one costs no allocation. A hit is only a candidate: `place`
+/// confirms it against the stored event before it counts.
 #[derive(Debug)]
 struct RecentIds {
     max: usize,
-    placed: HashMap<Arc<str>, (Arc<str>, u64, u64)>,
-    order: VecDeque<Arc<str>>,
+    hasher: std::hash::RandomState,
+    placed: HashMap<u64, (Arc<str>, u64, u64)>,
+    /// (hash, position) in write order.
+    order: VecDeque<(u64, u64)>,
 }
 
 impl RecentIds {
     fn new(max: usize) -> Self {
         RecentIds {
             max,
+            hasher: std::hash::RandomState::new(),
             placed: HashMap::new(),
             order: VecDeque::new(),
         }
+    }
+
+    fn hash(&self, id: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, id)
+    }
+
+    /// Where `id` may have been written: (stream, sequence, position).
+    fn get(&self, id: &str) -> Option<&(Arc<str>, u64, u64)> {
+        self.placed.get(&self.hash(id))
     }
 
     /// Remembers that `id` was written at (stream, sequence, position), forgetting the
@@ -338,24 +356,26 @@ impl RecentIds {
         if self.max == 0 {
             return;
         }
-        let id: Arc<str> = Arc::from(id);
-        self.placed
-            .insert(id.clone(), (stream.clone(), sequence, position));
-        self.order.push_back(id);
+        let h = self.hash(id);
+        self.placed.insert(h, (stream.clone(), sequence, position));
+        self.order.push_back((h, position));
         while self.order.len() > self.max {
-            if let Some(old) = self.order.pop_front() {
-                self.placed.remove(&old);
+            if let Some((old, at)) = self.order.pop_front() {
+                // Unless the hash was remembered again since.
+                if self.placed.get(&old).is_some_and(|p| p.2 == at) {
+                    self.placed.remove(&old);
+                }
             }
         }
     }
 
     /// Forgets ids whose write failed.
     fn forget(&mut self, ids: &[String]) {
-        for id in ids {
-            self.placed.remove(id.as_str());
+        let gone: HashSet<u64> = ids.iter().map(|id| self.hash(id)).collect();
+        for h in &gone {
+            self.placed.remove(h);
         }
-        let gone: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        self.order.retain(|id| !gone.contains(&**id));
+        self.order.retain(|(h, _)| !gone.contains(h));
     }
 }
 
@@ -542,29 +562,47 @@ impl Inner {
     }
 
     /// `Durable`: the commit leader, a task of its own (so that no appender's
-    /// cancellation can strand the others). Each turn writes everything queued as one
-    /// group, fsyncs once, then answers the group; appends that arrive during the fsync
-    /// form the next group. Ends when the queue is empty.
+    /// cancellation can strand the others). It writes everything queued as one group
+    /// and fsyncs; while that fsync runs it writes the next group from what queued
+    /// meanwhile, so that writing and syncing overlap; when the fsync is done it answers
+    /// the group it covered and starts the next. Ends when the queue is empty.
     async fn lead(self: Arc<Self>) {
+        let mut written: Option<(Answers, u64)> = None;
         loop {
-            let batch = std::mem::take(&mut *self.lock_queue());
-            let mut answers = Vec::new();
-            if !batch.is_empty() {
-                let (written, ticket) = self.write_group(&mut self.lock_writer(), batch);
-                let synced = self.wait_durable(ticket).await;
-                answers = written
-                    .into_iter()
-                    .map(|(reply, answer)| match (&synced, answer) {
-                        (Err(e), Ok(_)) => (reply, Err(e.clone())),
-                        (_, answer) => (reply, answer),
-                    })
-                    .collect();
-            }
-            self.leading.store(false, Ordering::SeqCst);
-            // An append queued after the take saw a leader running: lead it, unless
-            // its appender has started a new leader.
-            let more = !self.lock_queue().is_empty() && !self.leading.swap(true, Ordering::SeqCst);
-            if !more {
+            let Some((answers, ticket)) = written.take() else {
+                let batch = std::mem::take(&mut *self.lock_queue());
+                if batch.is_empty() {
+                    if self.step_down() {
+                        return;
+                    }
+                    continue;
+                }
+                written = Some(self.write_group(&mut self.lock_writer(), batch));
+                continue;
+            };
+            let synced = {
+                let mut fsync = std::pin::pin!(self.wait_durable(ticket));
+                // The first poll starts the fsync on the blocking pool.
+                let started = std::future::poll_fn(|cx| Poll::Ready(fsync.as_mut().poll(cx))).await;
+                match started {
+                    Poll::Ready(synced) => synced,
+                    Poll::Pending => {
+                        let batch = std::mem::take(&mut *self.lock_queue());
+                        if !batch.is_empty() {
+                            written = Some(self.write_group(&mut self.lock_writer(), batch));
+                        }
+                        fsync.await
+                    }
+                }
+            };
+            let answers: Answers = answers
+                .into_iter()
+                .map(|(reply, answer)| match (&synced, answer) {
+                    (Err(e), Ok(_)) => (reply, Err(e.clone())),
+                    (_, answer) => (reply, answer),
+                })
+                .collect();
+            if written.is_none() && self.step_down() {
                 // Let go of the journal before answering: an appender that drops its
                 // journal on the answer must find the database closed.
                 drop(self);
@@ -575,13 +613,16 @@ impl Inner {
         }
     }
 
+    /// The leader is done unless an append queued after its last look, in which case
+    /// it goes on leading (unless that append's appender started a new leader).
+    fn step_down(&self) -> bool {
+        self.leading.store(false, Ordering::SeqCst);
+        self.lock_queue().is_empty() || self.leading.swap(true, Ordering::SeqCst)
+    }
+
     /// Places every request and writes the group with one insert. Returns each
     /// appender's answer and the group's durability ticket.
-    fn write_group(
-        &self,
-        w: &mut Writer,
-        batch: Vec<Request>,
-    ) -> (Vec<(oneshot::Sender<Answer>, Answer)>, u64) {
+    fn write_group(&self, w: &mut Writer, batch: Vec<Request>) -> (Answers, u64) {
         let now = now_micros();
         // Room for every record with its headers, so that the group grows once.
         let estimate = batch
@@ -679,11 +720,8 @@ impl Inner {
         group: &mut Vec<u8>,
     ) -> Placed {
         let stream = req.stream.as_str();
-        let stored = req
-            .events
-            .iter()
-            .filter_map(|e| w.recent.placed.get(e.id.as_str()))
-            .map(|(s, seq, pos)| (&**s, *seq, *pos));
+        let stored = self.recent_placements(w, req);
+        let stored = stored.iter().map(|(s, seq, pos)| (&**s, *seq, *pos));
         // Some ids in the window and others not may still be a late retry whose first
         // ids left the window: the expected version decides below.
         let mixed = match deduplicated_append(stream, req.events.len(), stored) {
@@ -722,6 +760,30 @@ impl Inner {
         }
         heads.insert(stream.to_owned(), highest + events.len() as u64);
         Placed::Written(highest + 1, position_before + 1, events)
+    }
+
+    /// Where the window says the request's ids were written, each confirmed by reading
+    /// the event there (from the tail or sled; a hash collision is not a retry). A
+    /// candidate whose event is deleted cannot be read back and is taken on trust.
+    fn recent_placements(&self, w: &Writer, req: &Request) -> Vec<(Arc<str>, u64, u64)> {
+        let mut found = Vec::new();
+        for e in &req.events {
+            let Some((stream, sequence, position)) = w.recent.get(&e.id) else {
+                continue;
+            };
+            let stored = match self.tail.read(stream, *sequence, *sequence, 1) {
+                Some(hit) => Ok(hit),
+                None => self.read_stream(stream, *sequence, *sequence, 1),
+            };
+            let confirmed = match stored {
+                Ok(events) => events.first().is_none_or(|s| s.id == e.id),
+                Err(_) => false,
+            };
+            if confirmed {
+                found.push((stream.clone(), *sequence, *position));
+            }
+        }
+        found
     }
 
     /// The answer to an append whose expectation does not hold: the original placement
@@ -1151,7 +1213,7 @@ fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
 
 /// Sends each appender its answer. An appender may have gone (its task cancelled):
 /// the write stands.
-fn answer(answers: Vec<(oneshot::Sender<Answer>, Answer)>) {
+fn answer(answers: Answers) {
     for (reply, answer) in answers {
         let _ = reply.send(answer);
     }
@@ -1396,6 +1458,26 @@ impl Journal for SledJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_window_forgets_the_oldest_and_keeps_what_was_remembered_again() {
+        let s: Arc<str> = Arc::from("s");
+        let mut recent = RecentIds::new(2);
+        recent.insert("a", &s, 1, 1);
+        recent.insert("b", &s, 2, 2);
+        // "a" again: evicting its first entry must not forget the newer one.
+        recent.insert("a", &s, 3, 3);
+        assert_eq!(recent.get("a").map(|p| p.2), Some(3));
+        recent.insert("c", &s, 4, 4); // evicts "b"
+        assert!(recent.get("b").is_none());
+        assert_eq!(recent.get("a").map(|p| p.2), Some(3));
+        assert_eq!(recent.get("c").map(|p| p.2), Some(4));
+        recent.forget(&["c".to_owned()]);
+        assert!(recent.get("c").is_none());
+        let mut off = RecentIds::new(0);
+        off.insert("a", &s, 1, 1);
+        assert!(off.get("a").is_none());
+    }
 
     #[test]
     fn a_zero_flush_interval_or_index_round_is_refused() {

@@ -28,9 +28,9 @@ fn op() -> impl Strategy<Value = Op> {
 
 const STREAMS: [&str; 3] = ["a", "b\0c", "b"];
 
-fn config() -> SledConfig {
+fn config(durability: Durability) -> SledConfig {
     SledConfig::default()
-        .durability(Durability::Buffered)
+        .durability(durability)
         .index_every(3)
         .max_memory_events(2)
 }
@@ -79,83 +79,109 @@ proptest! {
 
     #[test]
     fn sled_journal_behaves_like_the_model(ops in prop::collection::vec(op(), 1..30)) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let model = InMemoryJournal::new();
-            let mut sled = SledJournal::open(dir.path(), config()).expect("open");
-            let mut next_id = 0u64;
-            let mut ids = |n: usize| -> Vec<NewEvent> {
-                (0..n)
-                    .map(|_| {
-                        next_id += 1;
-                        NewEvent::new(format!("id-{next_id}"), EventType::StateChanged, next_id.to_be_bytes().to_vec())
-                    })
-                    .collect()
-            };
-            for op in ops {
-                match op {
-                    Op::Append { stream, n, expect } => {
-                        let s = STREAMS[stream];
-                        let head = model.highest_sequence(s).await.expect("head");
-                        let expected = match expect {
-                            0 => ExpectedVersion::Any,
-                            1 => ExpectedVersion::Exact(head),
-                            _ => ExpectedVersion::Exact(head + 1), // a conflict
-                        };
-                        let batch = ids(n);
-                        let m = model.append(s, expected, batch.clone()).await;
-                        let j = sled.append(s, expected, batch.clone()).await;
-                        assert_eq!(m, j, "append {s} {expected:?}");
-                        // An immediate retry is deduplicated by both.
-                        if let Ok(first) = m {
-                            let again = sled.append(s, expected, batch).await.expect("retry");
-                            assert!(again.deduplicated);
-                            assert_eq!((again.first_sequence, again.first_position), (first.first_sequence, first.first_position));
-                        }
-                    }
-                    Op::Concurrent { streams } => {
-                        // Appends racing on the sled journal (combined into groups);
-                        // the model gets the same events in the order sled placed them.
-                        let batches: Vec<_> = streams.iter().map(|s| (STREAMS[*s], ids(1))).collect();
-                        let tasks: Vec<_> = batches
-                            .iter()
-                            .cloned()
-                            .map(|(s, batch)| {
-                                let sled = sled.clone();
-                                tokio::spawn(async move { sled.append(s, ExpectedVersion::Any, batch).await })
-                            })
-                            .collect();
-                        let mut placed = Vec::new();
-                        for (task, (s, batch)) in tasks.into_iter().zip(batches) {
-                            let r = task.await.expect("task").expect("append");
-                            placed.push((r.first_position, s, batch));
-                        }
-                        placed.sort_by_key(|p| p.0);
-                        for (_, s, batch) in placed {
-                            model.append(s, ExpectedVersion::Any, batch).await.expect("model append");
-                        }
-                    }
-                    Op::DeleteTo { stream, sequence } => {
-                        let s = STREAMS[stream];
-                        model.delete_to(s, sequence).await.expect("model delete");
-                        sled.delete_to(s, sequence).await.expect("sled delete");
-                    }
-                    Op::Reopen => {
-                        drop(sled);
-                        sled = SledJournal::open(dir.path(), config()).expect("reopen");
+        check(ops, Durability::Buffered);
+    }
+}
+
+proptest! {
+    // Durable appends go through the commit leader (fsyncs: fewer cases).
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn durable_sled_journal_behaves_like_the_model(ops in prop::collection::vec(op(), 1..30)) {
+        check(ops, Durability::Durable);
+    }
+}
+
+fn check(ops: Vec<Op>, durability: Durability) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let model = InMemoryJournal::new();
+        let mut sled = SledJournal::open(dir.path(), config(durability)).expect("open");
+        let mut next_id = 0u64;
+        let mut ids = |n: usize| -> Vec<NewEvent> {
+            (0..n)
+                .map(|_| {
+                    next_id += 1;
+                    NewEvent::new(
+                        format!("id-{next_id}"),
+                        EventType::StateChanged,
+                        next_id.to_be_bytes().to_vec(),
+                    )
+                })
+                .collect()
+        };
+        for op in ops {
+            match op {
+                Op::Append { stream, n, expect } => {
+                    let s = STREAMS[stream];
+                    let head = model.highest_sequence(s).await.expect("head");
+                    let expected = match expect {
+                        0 => ExpectedVersion::Any,
+                        1 => ExpectedVersion::Exact(head),
+                        _ => ExpectedVersion::Exact(head + 1), // a conflict
+                    };
+                    let batch = ids(n);
+                    let m = model.append(s, expected, batch.clone()).await;
+                    let j = sled.append(s, expected, batch.clone()).await;
+                    assert_eq!(m, j, "append {s} {expected:?}");
+                    // An immediate retry is deduplicated by both.
+                    if let Ok(first) = m {
+                        let again = sled.append(s, expected, batch).await.expect("retry");
+                        assert!(again.deduplicated);
+                        assert_eq!(
+                            (again.first_sequence, again.first_position),
+                            (first.first_sequence, first.first_position)
+                        );
                     }
                 }
-                assert_eq!(view(&model).await, view(&sled).await);
-                assert_eq!(
-                    model.highest_position().await.expect("model position"),
-                    sled.highest_position().await.expect("sled position")
-                );
+                Op::Concurrent { streams } => {
+                    // Appends racing on the sled journal (combined into groups);
+                    // the model gets the same events in the order sled placed them.
+                    let batches: Vec<_> = streams.iter().map(|s| (STREAMS[*s], ids(1))).collect();
+                    let tasks: Vec<_> = batches
+                        .iter()
+                        .cloned()
+                        .map(|(s, batch)| {
+                            let sled = sled.clone();
+                            tokio::spawn(async move {
+                                sled.append(s, ExpectedVersion::Any, batch).await
+                            })
+                        })
+                        .collect();
+                    let mut placed = Vec::new();
+                    for (task, (s, batch)) in tasks.into_iter().zip(batches) {
+                        let r = task.await.expect("task").expect("append");
+                        placed.push((r.first_position, s, batch));
+                    }
+                    placed.sort_by_key(|p| p.0);
+                    for (_, s, batch) in placed {
+                        model
+                            .append(s, ExpectedVersion::Any, batch)
+                            .await
+                            .expect("model append");
+                    }
+                }
+                Op::DeleteTo { stream, sequence } => {
+                    let s = STREAMS[stream];
+                    model.delete_to(s, sequence).await.expect("model delete");
+                    sled.delete_to(s, sequence).await.expect("sled delete");
+                }
+                Op::Reopen => {
+                    drop(sled);
+                    sled = SledJournal::open(dir.path(), config(durability)).expect("reopen");
+                }
             }
-        });
-    }
+            assert_eq!(view(&model).await, view(&sled).await);
+            assert_eq!(
+                model.highest_position().await.expect("model position"),
+                sled.highest_position().await.expect("sled position")
+            );
+        }
+    });
 }

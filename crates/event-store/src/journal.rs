@@ -165,6 +165,13 @@ pub(crate) fn validate_batch(events: &[NewEvent]) -> Result<(), JournalError> {
     if events.is_empty() {
         return Err(JournalError::InvalidAppend("no events"));
     }
+    if let [one] = events {
+        return if one.id.is_empty() {
+            Err(JournalError::InvalidAppend("an event id is empty"))
+        } else {
+            Ok(())
+        };
+    }
     let mut ids = std::collections::HashSet::with_capacity(events.len());
     for e in events {
         if e.id.is_empty() {

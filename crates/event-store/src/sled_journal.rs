@@ -88,13 +88,15 @@
 //! expected version, which the journal deduplicates. `delete_to` does not wait for an
 //! fsync; the next flush (group commit or background) covers it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 use std::task::Poll;
 
 use async_trait::async_trait;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -308,7 +310,7 @@ struct Writer {
 type Answer = Result<AppendResult, JournalError>;
 
 /// Appenders and what to tell them.
-type Answers = Vec<(oneshot::Sender<Answer>, Answer)>;
+type Answers = Vec<(Option<oneshot::Sender<Answer>>, Answer)>;
 
 /// An append waiting for the writer.
 #[derive(Debug)]
@@ -316,7 +318,8 @@ struct Request {
     stream: String,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
-    reply: oneshot::Sender<Answer>,
+    /// `None` for the append its own task writes (nobody to tell).
+    reply: Option<oneshot::Sender<Answer>>,
 }
 
 /// Where the newest `max` event ids were written, keyed by a 64-bit hash of the id
@@ -325,8 +328,7 @@ struct Request {
 #[derive(Debug)]
 struct RecentIds {
     max: usize,
-    hasher: std::hash::RandomState,
-    placed: HashMap<u64, (Arc<str>, u64, u64)>,
+    placed: FxHashMap<u64, (Arc<str>, u64, u64)>,
     /// (hash, position) in write order.
     order: VecDeque<(u64, u64)>,
 }
@@ -335,14 +337,13 @@ impl RecentIds {
     fn new(max: usize) -> Self {
         RecentIds {
             max,
-            hasher: std::hash::RandomState::new(),
-            placed: HashMap::new(),
+            placed: FxHashMap::default(),
             order: VecDeque::new(),
         }
     }
 
     fn hash(&self, id: &str) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, id)
+        FxBuildHasher.hash_one(id)
     }
 
     /// Where `id` may have been written: (stream, sequence, position).
@@ -351,12 +352,12 @@ impl RecentIds {
     }
 
     /// Remembers that `id` was written at (stream, sequence, position), forgetting the
-    /// oldest beyond `max`.
-    fn insert(&mut self, id: &str, stream: &Arc<str>, sequence: u64, position: u64) {
-        if self.max == 0 {
-            return;
-        }
+    /// oldest beyond `max`. Returns the id's hash (for `forget`).
+    fn insert(&mut self, id: &str, stream: &Arc<str>, sequence: u64, position: u64) -> u64 {
         let h = self.hash(id);
+        if self.max == 0 {
+            return h;
+        }
         self.placed.insert(h, (stream.clone(), sequence, position));
         self.order.push_back((h, position));
         while self.order.len() > self.max {
@@ -367,11 +368,12 @@ impl RecentIds {
                 }
             }
         }
+        h
     }
 
-    /// Forgets ids whose write failed.
-    fn forget(&mut self, ids: &[String]) {
-        let gone: HashSet<u64> = ids.iter().map(|id| self.hash(id)).collect();
+    /// Forgets ids (by the hashes `insert` returned) whose write failed.
+    fn forget(&mut self, hashes: &[u64]) {
+        let gone: HashSet<u64> = hashes.iter().copied().collect();
         for h in &gone {
             self.placed.remove(h);
         }
@@ -538,6 +540,36 @@ impl Inner {
         out
     }
 
+    /// `Buffered`, uncontended: writes this append at once, on this task, when nobody
+    /// is writing and nothing is queued (no queue entry, no channel). `None` (with
+    /// `events` untouched) when it must queue.
+    fn write_alone(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &mut Vec<NewEvent>,
+    ) -> Option<Answer> {
+        let mut writer = match self.writer.try_lock() {
+            Ok(w) => w,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        if !self.lock_queue().is_empty() {
+            return None;
+        }
+        let request = Request {
+            stream: stream.to_owned(),
+            expected,
+            events: std::mem::take(events),
+            reply: None,
+        };
+        let (mut answers, _) = self.write_group(&mut writer, vec![request]);
+        drop(writer);
+        // Appends that found the writer busy meanwhile.
+        self.combine();
+        answers.pop().map(|(_, answer)| answer)
+    }
+
     /// `Buffered`: writes the queued appends, as one group per turn, and answers them
     /// at once, unless another thread is the writer (it writes them when it is done).
     fn combine(&self) {
@@ -633,17 +665,21 @@ impl Inner {
         let mut group = Vec::with_capacity(estimate);
         let mut position = w.last_position;
         let first_position = position + 1;
-        let mut heads: HashMap<String, u64> = HashMap::new();
+        // Heads moved by earlier requests of this group (none to track for one).
+        let track_heads = batch.len() > 1;
+        let mut heads: FxHashMap<String, u64> = FxHashMap::default();
         let mut placed = Vec::with_capacity(batch.len());
         let mut ids = Vec::new();
         for mut req in batch {
-            let p = self.place(w, &mut req, &mut heads, &mut position, now, &mut group);
+            let p = self.place(w, &mut req, &heads, &mut position, now, &mut group);
+            if let (true, Placed::Written(first, _, events)) = (track_heads, &p) {
+                heads.insert(req.stream.clone(), first + events.len() as u64 - 1);
+            }
             if let Placed::Written(_, _, events) = &p {
                 if w.recent.max > 0 {
                     let stream: Arc<str> = Arc::from(req.stream.as_str());
                     for e in events {
-                        w.recent.insert(&e.id, &stream, e.sequence, e.position);
-                        ids.push(e.id.clone());
+                        ids.push(w.recent.insert(&e.id, &stream, e.sequence, e.position));
                     }
                 }
             }
@@ -714,7 +750,7 @@ impl Inner {
         &self,
         w: &Writer,
         req: &mut Request,
-        heads: &mut HashMap<String, u64>,
+        heads: &FxHashMap<String, u64>,
         position: &mut u64,
         now: Timestamp,
         group: &mut Vec<u8>,
@@ -758,7 +794,6 @@ impl Inner {
             }
             events.push(event);
         }
-        heads.insert(stream.to_owned(), highest + events.len() as u64);
         Placed::Written(highest + 1, position_before + 1, events)
     }
 
@@ -1215,7 +1250,9 @@ fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
 /// the write stands.
 fn answer(answers: Answers) {
     for (reply, answer) in answers {
-        let _ = reply.send(answer);
+        if let Some(reply) = reply {
+            let _ = reply.send(answer);
+        }
     }
 }
 
@@ -1354,15 +1391,20 @@ impl Journal for SledJournal {
         &self,
         stream: &str,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        mut events: Vec<NewEvent>,
     ) -> Result<AppendResult, JournalError> {
         validate_batch(&events)?;
+        if self.inner.durability == Durability::Buffered {
+            if let Some(answer) = self.inner.write_alone(stream, expected, &mut events) {
+                return answer;
+            }
+        }
         let (reply, answer) = oneshot::channel();
         self.inner.lock_queue().push(Request {
             stream: stream.to_owned(),
             expected,
             events,
-            reply,
+            reply: Some(reply),
         });
         match self.inner.durability {
             Durability::Buffered => self.inner.combine(),
@@ -1472,7 +1514,8 @@ mod tests {
         assert!(recent.get("b").is_none());
         assert_eq!(recent.get("a").map(|p| p.2), Some(3));
         assert_eq!(recent.get("c").map(|p| p.2), Some(4));
-        recent.forget(&["c".to_owned()]);
+        let c = recent.hash("c");
+        recent.forget(&[c]);
         assert!(recent.get("c").is_none());
         let mut off = RecentIds::new(0);
         off.insert("a", &s, 1, 1);

@@ -117,71 +117,82 @@ fn check(ops: Vec<Op>, durability: Durability) {
                 .collect()
         };
         for op in ops {
-            match op {
-                Op::Append { stream, n, expect } => {
-                    let s = STREAMS[stream];
-                    let head = model.highest_sequence(s).await.expect("head");
-                    let expected = match expect {
-                        0 => ExpectedVersion::Any,
-                        1 => ExpectedVersion::Exact(head),
-                        _ => ExpectedVersion::Exact(head + 1), // a conflict
-                    };
-                    let batch = ids(n);
-                    let m = model.append(s, expected, batch.clone()).await;
-                    let j = sled.append(s, expected, batch.clone()).await;
-                    assert_eq!(m, j, "append {s} {expected:?}");
-                    // An immediate retry is deduplicated by both.
-                    if let Ok(first) = m {
-                        let again = sled.append(s, expected, batch).await.expect("retry");
-                        assert!(again.deduplicated);
-                        assert_eq!(
-                            (again.first_sequence, again.first_position),
-                            (first.first_sequence, first.first_position)
-                        );
+            let described = format!("{op:?}");
+            // A step that never ends is a lost wakeup: fail naming the step, not hang.
+            let step = async {
+                match op {
+                    Op::Append { stream, n, expect } => {
+                        let s = STREAMS[stream];
+                        let head = model.highest_sequence(s).await.expect("head");
+                        let expected = match expect {
+                            0 => ExpectedVersion::Any,
+                            1 => ExpectedVersion::Exact(head),
+                            _ => ExpectedVersion::Exact(head + 1), // a conflict
+                        };
+                        let batch = ids(n);
+                        let m = model.append(s, expected, batch.clone()).await;
+                        let j = sled.append(s, expected, batch.clone()).await;
+                        assert_eq!(m, j, "append {s} {expected:?}");
+                        // An immediate retry is deduplicated by both.
+                        if let Ok(first) = m {
+                            let again = sled.append(s, expected, batch).await.expect("retry");
+                            assert!(again.deduplicated);
+                            assert_eq!(
+                                (again.first_sequence, again.first_position),
+                                (first.first_sequence, first.first_position)
+                            );
+                        }
                     }
-                }
-                Op::Concurrent { streams } => {
-                    // Appends racing on the sled journal (combined into groups);
-                    // the model gets the same events in the order sled placed them.
-                    let batches: Vec<_> = streams.iter().map(|s| (STREAMS[*s], ids(1))).collect();
-                    let tasks: Vec<_> = batches
-                        .iter()
-                        .cloned()
-                        .map(|(s, batch)| {
-                            let sled = sled.clone();
-                            tokio::spawn(async move {
-                                sled.append(s, ExpectedVersion::Any, batch).await
+                    Op::Concurrent { streams } => {
+                        // Appends racing on the sled journal (combined into groups);
+                        // the model gets the same events in the order sled placed them.
+                        let batches: Vec<_> =
+                            streams.iter().map(|s| (STREAMS[*s], ids(1))).collect();
+                        let tasks: Vec<_> = batches
+                            .iter()
+                            .cloned()
+                            .map(|(s, batch)| {
+                                let sled = sled.clone();
+                                tokio::spawn(async move {
+                                    sled.append(s, ExpectedVersion::Any, batch).await
+                                })
                             })
-                        })
-                        .collect();
-                    let mut placed = Vec::new();
-                    for (task, (s, batch)) in tasks.into_iter().zip(batches) {
-                        let r = task.await.expect("task").expect("append");
-                        placed.push((r.first_position, s, batch));
+                            .collect();
+                        let mut placed = Vec::new();
+                        for (task, (s, batch)) in tasks.into_iter().zip(batches) {
+                            let r = task.await.expect("task").expect("append");
+                            placed.push((r.first_position, s, batch));
+                        }
+                        placed.sort_by_key(|p| p.0);
+                        for (_, s, batch) in placed {
+                            model
+                                .append(s, ExpectedVersion::Any, batch)
+                                .await
+                                .expect("model append");
+                        }
                     }
-                    placed.sort_by_key(|p| p.0);
-                    for (_, s, batch) in placed {
-                        model
-                            .append(s, ExpectedVersion::Any, batch)
-                            .await
-                            .expect("model append");
+                    Op::DeleteTo { stream, sequence } => {
+                        let s = STREAMS[stream];
+                        model.delete_to(s, sequence).await.expect("model delete");
+                        sled.delete_to(s, sequence).await.expect("sled delete");
+                    }
+                    Op::Reopen => {
+                        // Close first: an open journal locks its directory.
+                        let stand_in =
+                            SledJournal::temporary_with(config(durability)).expect("stand-in");
+                        drop(std::mem::replace(&mut sled, stand_in));
+                        sled = SledJournal::open(dir.path(), config(durability)).expect("reopen");
                     }
                 }
-                Op::DeleteTo { stream, sequence } => {
-                    let s = STREAMS[stream];
-                    model.delete_to(s, sequence).await.expect("model delete");
-                    sled.delete_to(s, sequence).await.expect("sled delete");
-                }
-                Op::Reopen => {
-                    drop(sled);
-                    sled = SledJournal::open(dir.path(), config(durability)).expect("reopen");
-                }
-            }
-            assert_eq!(view(&model).await, view(&sled).await);
-            assert_eq!(
-                model.highest_position().await.expect("model position"),
-                sled.highest_position().await.expect("sled position")
-            );
+                assert_eq!(view(&model).await, view(&sled).await);
+                assert_eq!(
+                    model.highest_position().await.expect("model position"),
+                    sled.highest_position().await.expect("sled position")
+                );
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), step)
+                .await
+                .unwrap_or_else(|_| panic!("step {described} did not finish"));
         }
     });
 }

@@ -3,7 +3,7 @@
 //! written with nobody in between). Persisted in chunks (one `by_stream` value per
 //! stream per index round) and kept in memory for what is not persisted yet.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Consecutive sequence numbers `first_seq..first_seq + count` at consecutive positions
 /// from `first_pos`.
@@ -104,9 +104,9 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Vec<Run>> {
 /// and the highest sequence of every stream written since open.
 #[derive(Debug, Default)]
 pub(super) struct Unindexed {
-    pub(super) runs: HashMap<String, Vec<Run>>,
+    pub(super) runs: FxHashMap<String, Vec<Run>>,
     pub(super) events: usize,
-    pub(super) heads: HashMap<String, u64>,
+    pub(super) heads: FxHashMap<String, u64>,
 }
 
 impl Unindexed {

@@ -2,7 +2,9 @@
 //! written (subscribers catching up, recovery after a snapshot) skip sled and the
 //! blocking pool.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +22,7 @@ pub(super) struct Tail {
 
 #[derive(Debug, Default)]
 struct TailState {
-    streams: HashMap<Arc<str>, VecDeque<Event>>,
+    streams: FxHashMap<Arc<str>, VecDeque<Event>>,
     /// The stream of every cached event in append order (may hold entries of events
     /// already deleted; eviction then drops nothing for them).
     order: VecDeque<Arc<str>>,

@@ -62,10 +62,14 @@
 //!
 //! # Threads
 //!
-//! The group insert runs on the appending task itself: sled writes into memory buffers
-//! and its own threads write them to disk, so an insert blocks for microseconds, not
-//! for I/O (except when sled's buffers are full and it waits for the disk). Reads,
-//! `delete_to` and open run on tokio's blocking pool: they may page records in.
+//! A `Buffered` append is written on the appending task itself: when nobody else is
+//! writing it takes the writer, writes its group and returns (no queue, no channel);
+//! otherwise it queues and whoever holds the writer writes it with the next group.
+//! sled writes into memory buffers and its own threads write them to disk, so an
+//! insert blocks for microseconds, not for I/O (except when sled's buffers are full
+//! and it waits for the disk). `Durable` appends are written by the commit leader
+//! (below). Reads, `delete_to` and fsyncs run on tokio's blocking pool: they may page
+//! records in or wait for the disk.
 //!
 //! # Durability
 //!
@@ -79,14 +83,18 @@
 //! batch is lost whole or kept whole, never in part, and what survives is a prefix of
 //! the acknowledged appends (sled recovers a prefix of its log).
 //!
-//! `Durable` appends use group commit: an appender whose write is not yet on disk
-//! waits for the flush lock; whoever holds it fsyncs everything written so far, and
-//! those queued behind it find their write already durable and return without a flush
-//! of their own. N concurrent appends cost far fewer than N fsyncs
-//! ([`SledJournal::flush_count`] counts them). If the fsync fails the append returns
-//! `Storage` although its write may survive: retry it with the same event ids and
-//! expected version, which the journal deduplicates. `delete_to` does not wait for an
-//! fsync; the next flush (group commit or background) covers it.
+//! `Durable` appends use group commit with a pipelined commit leader: the first
+//! appender that finds no leader running spawns one (a task of its own, so that no
+//! appender's cancellation strands the others). The leader writes everything queued
+//! as one group and starts its fsync; while the fsync runs it writes the next group
+//! from the appends queued meanwhile; when the fsync is done it answers the group it
+//! covered and starts the next one. A group is answered only after an fsync that
+//! started after the group was written. N concurrent appends cost far fewer than N
+//! fsyncs and inserts ([`SledJournal::flush_count`] counts the fsyncs). If the fsync
+//! fails the append returns `Storage` although its write may survive: retry it with
+//! the same event ids and expected version, which the journal deduplicates.
+//! `delete_to` does not wait for an fsync; the next flush (group commit or background)
+//! covers it.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -599,19 +607,20 @@ impl Inner {
     /// meanwhile, so that writing and syncing overlap; when the fsync is done it answers
     /// the group it covered and starts the next. Ends when the queue is empty.
     async fn lead(self: Arc<Self>) {
-        let mut written: Option<(Answers, u64)> = None;
+        // Written, not yet covered by an fsync: the appenders to answer after the next
+        // one, and the ticket that fsync must reach.
+        let mut unsynced: Answers = Vec::new();
+        let mut ticket = 0;
         loop {
-            let Some((answers, ticket)) = written.take() else {
-                let batch = std::mem::take(&mut *self.lock_queue());
-                if batch.is_empty() {
-                    if self.step_down() {
-                        return;
-                    }
-                    continue;
+            // Whatever queued joins the group the next fsync covers.
+            self.write_queued(&mut unsynced, &mut ticket);
+            if unsynced.is_empty() {
+                if self.step_down() {
+                    return;
                 }
-                written = Some(self.write_group(&mut self.lock_writer(), batch));
                 continue;
-            };
+            }
+            let covered = std::mem::take(&mut unsynced);
             let synced = {
                 let mut fsync = std::pin::pin!(self.wait_durable(ticket));
                 // The first poll starts the fsync on the blocking pool.
@@ -619,22 +628,22 @@ impl Inner {
                 match started {
                     Poll::Ready(synced) => synced,
                     Poll::Pending => {
-                        let batch = std::mem::take(&mut *self.lock_queue());
-                        if !batch.is_empty() {
-                            written = Some(self.write_group(&mut self.lock_writer(), batch));
-                        }
+                        // Let the appenders ready to run queue their appends, and write
+                        // them while the disk works.
+                        tokio::task::yield_now().await;
+                        self.write_queued(&mut unsynced, &mut ticket);
                         fsync.await
                     }
                 }
             };
-            let answers: Answers = answers
+            let answers: Answers = covered
                 .into_iter()
                 .map(|(reply, answer)| match (&synced, answer) {
                     (Err(e), Ok(_)) => (reply, Err(e.clone())),
                     (_, answer) => (reply, answer),
                 })
                 .collect();
-            if written.is_none() && self.step_down() {
+            if unsynced.is_empty() && self.step_down() {
                 // Let go of the journal before answering: an appender that drops its
                 // journal on the answer must find the database closed.
                 drop(self);
@@ -642,6 +651,17 @@ impl Inner {
                 return;
             }
             answer(answers);
+        }
+    }
+
+    /// Writes the queued appends as one group, adding their answers to `unsynced` and
+    /// moving `ticket` to the group's.
+    fn write_queued(&self, unsynced: &mut Answers, ticket: &mut u64) {
+        let batch = std::mem::take(&mut *self.lock_queue());
+        if !batch.is_empty() {
+            let (answers, group_ticket) = self.write_group(&mut self.lock_writer(), batch);
+            unsynced.extend(answers);
+            *ticket = (*ticket).max(group_ticket);
         }
     }
 

@@ -714,6 +714,10 @@ impl Inner {
         let mut answers = Vec::with_capacity(placed.len());
         for (req, p) in placed {
             let answer = match p {
+                // A retry of an append in this very group shares its fate.
+                Placed::Done(Ok(retry)) if retry.first_position >= first_position => {
+                    wrote.clone().map(|()| retry)
+                }
                 Placed::Done(result) => result,
                 Placed::Written(first_sequence, first_position, events) => match &wrote {
                     Err(e) => Err(e.clone()),

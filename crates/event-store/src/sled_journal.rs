@@ -578,6 +578,10 @@ impl Inner {
 
     /// `Buffered`: writes the queued appends, as one group per turn, and answers them
     /// at once, unless another thread is the writer (it writes them when it is done).
+    ///
+    /// The rule that keeps an append from being stranded: whoever lets go of the writer
+    /// (here, in `write_alone`, in `with_writer`) looks at the queue afterwards and
+    /// writes what it finds, because an append queued meanwhile found the writer busy.
     fn combine(&self) {
         loop {
             let mut writer = match self.writer.try_lock() {
@@ -587,12 +591,14 @@ impl Inner {
             };
             let batch = std::mem::take(&mut *self.lock_queue());
             if batch.is_empty() {
-                return;
+                drop(writer);
+            } else {
+                let (answers, _) = self.write_group(&mut writer, batch);
+                drop(writer);
+                answer(answers);
             }
-            let (answers, _) = self.write_group(&mut writer, batch);
-            drop(writer);
-            answer(answers);
-            // An append queued after the take found the writer busy: write it now.
+            // Every release is followed by this look: an append queued while the
+            // writer was held found it busy and counts on the holder to write it.
             if self.lock_queue().is_empty() {
                 return;
             }

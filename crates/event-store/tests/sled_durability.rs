@@ -269,3 +269,38 @@ async fn a_late_retry_is_deduplicated_by_its_expected_version() {
     assert!(!again.deduplicated);
     assert_eq!(j.highest_sequence("s").await.expect("highest"), 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_buffered_appends_are_never_stranded() {
+    // Regression: an appender that queued while a writer held the lock, just as that
+    // writer found the queue empty and let go, was never written.
+    let config = SledConfig::default()
+        .durability(Durability::Buffered)
+        .index_every(3)
+        .max_memory_events(2);
+    let j = SledJournal::temporary_with(config).expect("sled");
+    let mut total = 0u64;
+    for round in 0..6_000u64 {
+        let racers = 3 + round % 5;
+        let tasks: Vec<_> = (0..racers)
+            .map(|t| {
+                let j = j.clone();
+                let e = ev(&format!("r{round}-{t}"));
+                tokio::spawn(async move {
+                    j.append(&format!("s{}", t % 3), ExpectedVersion::Any, vec![e])
+                        .await
+                })
+            })
+            .collect();
+        let all = async {
+            for task in tasks {
+                task.await.expect("task").expect("append");
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), all)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: an append was never written"));
+        total += racers;
+    }
+    assert_eq!(j.highest_position().await.expect("position"), total);
+}

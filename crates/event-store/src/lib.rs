@@ -58,7 +58,7 @@ mod journal;
 mod memory;
 pub mod record;
 mod replay;
-mod sled_journal;
+pub mod sled_journal;
 mod store;
 mod subscription;
 

@@ -8,8 +8,8 @@
 //!
 //! | tree        | key                                              | value                                       |
 //! |-------------|--------------------------------------------------|---------------------------------------------|
-//! | `events`    | position of the group's first record (u64)       | a group: the records of the appends written together ([`group`]) |
-//! | `by_stream` | stream length (u32) ‖ stream ‖ first sequence (u64) | a chunk of the stream index: runs of (sequence, position) ([`index`]) |
+//! | `events`    | position of the group's first record (u64)       | a group: the records of the appends written together |
+//! | `by_stream` | stream length (u32) ‖ stream ‖ first sequence (u64) | a chunk of the stream index: runs of (sequence, position) |
 //! | `streams`   | stream                                           | highest sequence (u64)                      |
 //! | `meta`      | `indexed_to`, `last_position`                    | u64                                         |
 //!
@@ -20,7 +20,11 @@
 //! contend inside sled and are slower than one. So an append is **one** sled insert:
 //! the group holding its records, keyed by position, which is atomic by itself. Appends
 //! that arrive while one is being written are combined into the next group (one
-//! insert, and with `Durable`, one fsync, for all of them).
+//! insert, and with `Durable`, one fsync, for all of them). In a group each record (the
+//! [`crate::record`] format) sits behind an entry header: its position, sequence,
+//! stream and event id, and a CRC32 of those, so that open can rebuild the index
+//! without decoding a record, and a record whose body is damaged is still filed under
+//! its stream (and reported as `Corrupt` when read, never skipped).
 //!
 //! Everything else is derived from the records and kept in memory until an *index
 //! round* persists it: the stream index (`by_stream`), the stream heads (`streams`) and
@@ -246,7 +250,8 @@ impl SledConfig {
 }
 
 /// A journal in an embedded sled database. Cheap to clone (clones share the database).
-/// See the module documentation for the layout and the durability guarantees.
+/// The [module documentation](self) gives the layout, how appends are written, which
+/// retries are recognised, and the durability guarantees.
 ///
 /// ```
 /// use palisade_event_store::{

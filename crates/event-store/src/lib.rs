@@ -19,7 +19,7 @@
 //!   [`Replay`] (a stream, a correlation or everything; as fast as possible or real time
 //!   times a factor; filters; progress reports; into a callback or, with the `actors`
 //!   feature, into an actor) and retention.
-//! - [`SledJournal`] keeps the most recent events (`max_memory_events`, 10,000 by
+//! - [`SledJournal`] keeps the most recent events (`max_memory_events`, 1,024 by
 //!   default) in a hot in-memory tail: stream reads inside it skip sled and the blocking
 //!   pool (subscribers catching up, recovery after a recent snapshot).
 //!

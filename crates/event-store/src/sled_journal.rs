@@ -157,7 +157,11 @@ pub struct SledConfig {
     /// what `Buffered` can lose. Default 500.
     pub flush_every_ms: u64,
     /// The hot tail: this many of the most recent events are kept in memory and serve
-    /// stream reads that fall entirely inside it. 0 disables it. Default 10,000.
+    /// stream reads that fall entirely inside it (a subscriber keeping up, an actor
+    /// recovering what it just wrote). 0 disables it. Default 1,024. A larger tail
+    /// serves older reads from memory but costs every append cache misses when it
+    /// evicts: 10,000 events added 0.5–0.9 µs to a 4.5 µs buffered append here. Reads
+    /// past the tail cost a blocking-pool hop and about 0.3 µs per event.
     pub max_memory_events: usize,
     /// How many of the newest event ids are remembered for idempotent re-appends with
     /// any expected version (see the module docs). Default 10,000.
@@ -176,7 +180,7 @@ impl Default for SledConfig {
             compress_above: DEFAULT_COMPRESS_ABOVE,
             cache_capacity: 64 * 1024 * 1024,
             flush_every_ms: 500,
-            max_memory_events: 10_000,
+            max_memory_events: 1_024,
             dedup_window: 10_000,
             index_every: 4_096,
         }

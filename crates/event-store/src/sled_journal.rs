@@ -529,6 +529,15 @@ impl Inner {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The writer, unless another thread holds it.
+    fn try_writer(&self) -> Option<MutexGuard<'_, Writer>> {
+        match self.writer.try_lock() {
+            Ok(w) => Some(w),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn lock_queue(&self) -> MutexGuard<'_, Vec<Request>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -564,11 +573,7 @@ impl Inner {
         expected: ExpectedVersion,
         events: &mut Vec<NewEvent>,
     ) -> Option<Answer> {
-        let mut writer = match self.writer.try_lock() {
-            Ok(w) => w,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
+        let mut writer = self.try_writer()?;
         if !self.lock_queue().is_empty() {
             return None;
         }
@@ -593,10 +598,8 @@ impl Inner {
     /// writes what it finds, because an append queued meanwhile found the writer busy.
     fn combine(&self) {
         loop {
-            let mut writer = match self.writer.try_lock() {
-                Ok(w) => w,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => return,
+            let Some(mut writer) = self.try_writer() else {
+                return;
             };
             let batch = std::mem::take(&mut *self.lock_queue());
             if batch.is_empty() {
@@ -691,10 +694,10 @@ impl Inner {
         let mut ids = Vec::new();
         for mut req in batch {
             let p = self.place(w, &mut req, &heads, &mut position, now, &mut group);
-            if let (true, Placed::Written(first, _, events)) = (track_heads, &p) {
-                heads.insert(req.stream.clone(), first + events.len() as u64 - 1);
-            }
-            if let Placed::Written(_, _, events) = &p {
+            if let Placed::Written(first, _, events) = &p {
+                if track_heads {
+                    heads.insert(req.stream.clone(), first + events.len() as u64 - 1);
+                }
                 if w.recent.max > 0 {
                     let stream: Arc<str> = Arc::from(req.stream.as_str());
                     for e in events {
@@ -931,11 +934,8 @@ impl Inner {
                 }
             }
         }
-        if let Some((key, value)) = self.events.last().map_err(storage)? {
-            let at = be_u64(&key).unwrap_or_default();
-            last = last.max(at);
-            last = last.max(headers(&value, at).last().map_or(0, |h| h.0));
-        }
+        // Groups up to `indexed_to` hold no position above it, and the later ones were
+        // just read: `last` is the highest position ever handed out.
         w.last_position = last;
         self.last_position.store(last, Ordering::Release);
         // The newest ids, newest first.

@@ -501,6 +501,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             JOURNAL_DURABLE,
+            "flush + fdatasync per append",
+            NsPerOp,
+            sync(journal::raw_flush_and_fdatasync_per_append),
+        ),
+        case(
+            JOURNAL_DURABLE,
             "palisade Durable, one appender",
             NsPerOp,
             mt(journal::durable_one_appender),

@@ -72,32 +72,54 @@
 //! sled writes into memory buffers and its own threads write them to disk, so an
 //! insert blocks for microseconds, not for I/O (except when sled's buffers are full
 //! and it waits for the disk). `Durable` appends are written by the commit leader
-//! (below). Reads, `delete_to` and fsyncs run on tokio's blocking pool: they may page
-//! records in or wait for the disk.
+//! (below). Reads, `delete_to`, commits and fsyncs run on tokio's blocking pool: they
+//! may page records in or wait for the disk.
 //!
 //! # Durability
 //!
 //! | [`Durability`] | an append returns            | a crash (power loss, kernel panic) loses                                    |
 //! |----------------|------------------------------|-----------------------------------------------------------------------------|
 //! | `Buffered`     | once written to sled's memory | acknowledged appends of up to the last `flush_every_ms` (default 500 ms)   |
-//! | `Durable`      | once fsynced to disk         | nothing acknowledged                                                        |
+//! | `Durable`      | once in the commit log, `fdatasync`ed | nothing acknowledged                                               |
 //!
 //! With `Buffered`, a crash of the process alone can lose as much as a power loss:
 //! sled keeps recent writes in its own buffers until it flushes them. In both modes a
 //! batch is lost whole or kept whole, never in part, and what survives is a prefix of
-//! the acknowledged appends (sled recovers a prefix of its log).
+//! the acknowledged appends (sled recovers a prefix of its log, and the commit log
+//! fills in the groups after it).
+//!
+//! **Why a commit log of our own.** sled 0.34's `Db::flush` waits for its writes with
+//! `sync_file_range`, which neither flushes the device's write cache nor commits the
+//! file's growing length, so on its own it does not survive a power loss (sled issue
+//! #1452); each call also wakes all seven of sled's pool threads, which on two cores
+//! took half the CPU of a 64-appender run. So a `Durable` group is inserted into sled
+//! (where reads find it at once) and appended to `palisade.wal` in the journal
+//! directory, and the log is synced with `fdatasync`; sled's copy is made durable only
+//! at checkpoints (sled flush, then `fdatasync` of its file and `fsync` of its blob
+//! files, which sled writes without any sync): when the log reaches
+//! [`SledConfig::commit_log_bytes`] (default 64 MiB, after which it is reused from the
+//! start) and at open, after the groups sled lost have been inserted again from the
+//! log. The log's format and why reading it stops where it does are in `wal.rs`: two
+//! alternating header slots, then frames (length, CRC32, first and last position, the
+//! group) that must chain by position. A log whose headers are both damaged while
+//! frames follow is reported as `Corrupt` at open. Opening a directory with `Buffered`
+//! replays and then removes a log a `Durable` open left. [`SledJournal::flush`] (and a
+//! temporary journal, which has no log) uses sled's flush followed by the same syncs.
 //!
 //! `Durable` appends use group commit through a commit leader: the first appender that
 //! finds no leader running spawns one (a task of its own, so that no appender's
 //! cancellation strands the others). The leader yields once, so that every appender
-//! ready to run queues its append, writes everything queued as one group, fsyncs
-//! once and answers the whole group. N concurrent appends cost far fewer than N fsyncs
-//! and inserts ([`SledJournal::flush_count`] counts the fsyncs). (Writing the next
-//! group while an fsync runs was tried: each appender then waits two fsyncs per
-//! append, and it measured no faster.) If the fsync fails the append returns `Storage`
-//! although its write may survive: retry it with the same event ids and expected
-//! version, which the journal deduplicates. `delete_to` does not wait for an fsync;
-//! the next flush (group commit or background) covers it.
+//! ready to run queues its append, writes everything queued as one group, commits it
+//! to the log with one `fdatasync` and answers the whole group. N concurrent appends
+//! cost far fewer than N fsyncs and inserts ([`SledJournal::flush_count`] counts the
+//! fsyncs). (Writing the next group while an fsync runs was tried: each appender then
+//! waits two fsyncs per append, and it measured no faster.) A commit that reaches the
+//! log's capacity checkpoints instead, which delays its group by a sled flush. If the
+//! log cannot be written the leader checkpoints; if that fails too, the append returns
+//! `Storage` although its write may survive (the next commit checkpoints first): retry
+//! it with the same event ids and expected version, which the journal deduplicates.
+//! `delete_to` does not wait for an fsync; the next checkpoint or background flush
+//! covers it, and until then a crash can bring the deleted events back.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -117,10 +139,12 @@ use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
 use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec};
 
+mod disk;
 mod group;
 mod index;
 mod keys;
 mod tail;
+mod wal;
 use index::{Run, Unindexed};
 use keys::{be_u64, parse_stream_key, stream_key};
 
@@ -136,7 +160,8 @@ pub enum Durability {
     /// Acknowledged before fsync; sled flushes every `flush_every_ms`. A crash loses up
     /// to that interval of acknowledged appends. Fastest.
     Buffered,
-    /// Acknowledged after fsync, with group commit. A crash loses no acknowledged append.
+    /// Acknowledged after `fdatasync` of the commit log, with group commit. A crash
+    /// (process, kernel or power) loses no acknowledged append.
     #[default]
     Durable,
 }
@@ -170,6 +195,12 @@ pub struct SledConfig {
     /// (at least 1). Bounds the memory it takes and what open re-reads after a crash.
     /// Default 4,096.
     pub index_every: usize,
+    /// `Durable` only: how many bytes of groups the commit log (see the module docs)
+    /// holds before a checkpoint makes sled's copy durable and the log starts over.
+    /// A checkpoint delays the commit that triggers it by a sled flush; a larger log
+    /// means fewer of them, and more to re-insert at open after a crash. At least
+    /// 64 KiB. Default 64 MiB.
+    pub commit_log_bytes: u64,
 }
 
 impl Default for SledConfig {
@@ -183,6 +214,7 @@ impl Default for SledConfig {
             max_memory_events: 1_024,
             dedup_window: 10_000,
             index_every: 4_096,
+            commit_log_bytes: 64 << 20,
         }
     }
 }
@@ -236,7 +268,18 @@ impl SledConfig {
         self
     }
 
+    /// Sets how many bytes the commit log holds before a checkpoint.
+    pub fn commit_log_bytes(mut self, bytes: u64) -> Self {
+        self.commit_log_bytes = bytes;
+        self
+    }
+
     fn sled_config(&self) -> Result<sled::Config, JournalError> {
+        if self.commit_log_bytes < 64 << 10 {
+            return Err(JournalError::Storage(
+                "invalid sled config: commit_log_bytes must be at least 64 KiB".to_owned(),
+            ));
+        }
         if self.flush_every_ms == 0 {
             return Err(JournalError::Storage(
                 "invalid sled config: flush_every_ms must be at least 1".to_owned(),
@@ -284,6 +327,11 @@ pub struct SledJournal {
 #[derive(Debug)]
 struct Inner {
     db: sled::Db,
+    /// What a flush must sync besides sled's own `flush` (`None` for a temporary
+    /// database, which dies with the process).
+    disk: Option<Arc<disk::DiskSync>>,
+    /// The commit log of a `Durable` journal opened from a directory.
+    wal: Option<Arc<Mutex<wal::Wal>>>,
     events: sled::Tree,
     by_stream: sled::Tree,
     streams: sled::Tree,
@@ -319,6 +367,8 @@ struct Inner {
 struct Writer {
     last_position: u64,
     recent: RecentIds,
+    /// With a commit log: frames of the groups written since the last commit.
+    frames: Vec<u8>,
 }
 
 /// What an appender is told.
@@ -411,7 +461,7 @@ impl SledJournal {
     /// reports the lock as `Storage` (so a second open of a directory in use takes that
     /// second to fail).
     pub fn open(path: impl AsRef<Path>, config: SledConfig) -> Result<Self, JournalError> {
-        let sled_config = config.sled_config()?.path(path);
+        let sled_config = config.sled_config()?.path(path.as_ref());
         let mut wait = std::time::Duration::from_millis(1);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
         let db = loop {
@@ -424,7 +474,35 @@ impl SledJournal {
                 Err(e) => return Err(storage(e)),
             }
         };
-        SledJournal::with_db(db, &config)
+        let dir = path.as_ref();
+        let disk = disk::DiskSync::open(dir).map_err(|e| {
+            JournalError::Storage(format!("cannot open sled's files for syncing: {e}"))
+        })?;
+        // A log left by a `Durable` open is replayed whatever the durability now.
+        let log = if config.durability == Durability::Durable || dir.join(wal::FILE_NAME).exists() {
+            Some(wal::Wal::open(dir, config.commit_log_bytes).map_err(|e| {
+                let reason = format!("commit log: {e}");
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    JournalError::Corrupt {
+                        stream: String::new(),
+                        sequence: 0,
+                        reason,
+                    }
+                } else {
+                    JournalError::Storage(reason)
+                }
+            })?)
+        } else {
+            None
+        };
+        let had_log = log.is_some();
+        let journal = SledJournal::with_db(db, Some(Arc::new(disk)), log, &config)?;
+        if config.durability == Durability::Buffered && had_log {
+            // Replayed and checkpointed by `with_db`: a `Buffered` journal keeps no log.
+            let _ = std::fs::remove_file(dir.join(wal::FILE_NAME));
+            disk::sync_dir(dir).map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
+        }
+        Ok(journal)
     }
 
     /// A journal in a temporary database, removed when the last clone is dropped, with
@@ -447,17 +525,28 @@ impl SledJournal {
             .temporary(true)
             .open()
             .map_err(storage)?;
-        SledJournal::with_db(db, &config)
+        SledJournal::with_db(db, None, None, &config)
     }
 
-    fn with_db(db: sled::Db, config: &SledConfig) -> Result<Self, JournalError> {
+    fn with_db(
+        db: sled::Db,
+        disk: Option<Arc<disk::DiskSync>>,
+        log: Option<(wal::Wal, Vec<wal::Frame>)>,
+        config: &SledConfig,
+    ) -> Result<Self, JournalError> {
+        let (wal, frames) = match log {
+            Some((wal, frames)) => (Some(wal), frames),
+            None => (None, Vec::new()),
+        };
         let tree = |name: &str| db.open_tree(name).map_err(storage);
-        let inner = Inner {
+        let mut inner = Inner {
             events: tree("events")?,
             by_stream: tree("by_stream")?,
             streams: tree("streams")?,
             meta: tree("meta")?,
             db,
+            disk,
+            wal: None,
             codec: RecordCodec::new(config.codec).with_compress_above(config.compress_above),
             durability: config.durability,
             index_every: config.index_every,
@@ -466,6 +555,7 @@ impl SledJournal {
             writer: Mutex::new(Writer {
                 last_position: 0,
                 recent: RecentIds::new(config.dedup_window),
+                frames: Vec::new(),
             }),
             unindexed: RwLock::new(Unindexed::default()),
             deletes: RwLock::new(()),
@@ -476,7 +566,24 @@ impl SledJournal {
             flushes: AtomicU64::new(0),
             tail: tail::Tail::new(config.max_memory_events),
         };
-        inner.recover()?;
+        inner.recover(frames)?;
+        if let Some(mut wal) = wal {
+            // What the log held is in sled now: make it durable there, and start over
+            // (a `Buffered` journal keeps no log: `open` removes it).
+            let last = inner.last_position.load(Ordering::Acquire);
+            let checkpoint = |wal: &mut wal::Wal| {
+                inner.checkpoint()?;
+                if inner.durability == Durability::Durable {
+                    wal.start_over(last)?;
+                }
+                Ok::<(), std::io::Error>(())
+            };
+            checkpoint(&mut wal)
+                .map_err(|e| JournalError::Storage(format!("commit log checkpoint: {e}")))?;
+            if inner.durability == Durability::Durable {
+                inner.wal = Some(Arc::new(Mutex::new(wal)));
+            }
+        }
         Ok(SledJournal {
             inner: Arc::new(inner),
         })
@@ -625,18 +732,22 @@ impl Inner {
     async fn lead(self: Arc<Self>) {
         let mut unsynced: Answers = Vec::new();
         let mut ticket = 0;
+        let mut frames = Vec::new();
         loop {
             // Appenders ready to run (those the last leader answered) queue first, so
             // that they share this turn's group.
             tokio::task::yield_now().await;
-            self.write_queued(&mut unsynced, &mut ticket);
+            self.write_queued(&mut unsynced, &mut ticket, &mut frames);
             if unsynced.is_empty() {
                 if self.step_down() {
                     return;
                 }
                 continue;
             }
-            let synced = self.wait_durable(ticket).await;
+            let synced = match &self.wal {
+                Some(wal) => self.commit(wal, std::mem::take(&mut frames)).await,
+                None => self.wait_durable(ticket).await,
+            };
             let answers: Answers = std::mem::take(&mut unsynced)
                 .into_iter()
                 .map(|(reply, answer)| match (&synced, answer) {
@@ -658,10 +769,12 @@ impl Inner {
 
     /// Writes the queued appends as one group, adding their answers to `unsynced` and
     /// moving `ticket` to the group's.
-    fn write_queued(&self, unsynced: &mut Answers, ticket: &mut u64) {
+    fn write_queued(&self, unsynced: &mut Answers, ticket: &mut u64, frames: &mut Vec<u8>) {
         let batch = std::mem::take(&mut *self.lock_queue());
         if !batch.is_empty() {
-            let (answers, group_ticket) = self.write_group(&mut self.lock_writer(), batch);
+            let mut w = self.lock_writer();
+            let (answers, group_ticket) = self.write_group(&mut w, batch);
+            frames.append(&mut w.frames);
             unsynced.extend(answers);
             *ticket = (*ticket).max(group_ticket);
         }
@@ -710,10 +823,15 @@ impl Inner {
         let wrote = if group.is_empty() {
             Ok(())
         } else {
-            self.events
-                .insert(first_position.to_be_bytes(), group)
+            let wrote = self
+                .events
+                .insert(first_position.to_be_bytes(), group.as_slice())
                 .map(|_| ())
-                .map_err(storage)
+                .map_err(storage);
+            if wrote.is_ok() && self.wal.is_some() {
+                wal::push_frame(&mut w.frames, first_position, position, &group);
+            }
+            wrote
         };
         let ticket = match &wrote {
             Ok(()) if position > w.last_position => {
@@ -908,9 +1026,13 @@ impl Inner {
     }
 
     /// At open: the last position, the unindexed groups (from their entry headers, no
-    /// record decoded), the recent ids; then an index round, so that the next open
-    /// starts from here.
-    fn recover(&self) -> Result<(), JournalError> {
+    /// record decoded), the commit log's groups that sled lost (`replay`, inserted
+    /// again), the recent ids; then an index round, so that the next open starts from
+    /// here.
+    ///
+    /// # Errors
+    /// `Corrupt` when the log's groups do not continue where sled's end.
+    fn recover(&self, replay: Vec<wal::Frame>) -> Result<(), JournalError> {
         let meta_u64 = |key: &[u8]| -> Result<u64, JournalError> {
             match self.meta.get(key).map_err(storage)? {
                 Some(v) => {
@@ -933,6 +1055,31 @@ impl Inner {
                     last = last.max(position);
                 }
             }
+        }
+        // The commit log's groups that sled lost (it recovers a prefix of its writes).
+        for frame in replay {
+            if frame.last <= last {
+                continue;
+            }
+            if frame.first != last + 1 {
+                return Err(JournalError::Corrupt {
+                    stream: String::new(),
+                    sequence: 0,
+                    reason: format!(
+                        "commit log resumes at position {} but the journal ends at {last}",
+                        frame.first
+                    ),
+                });
+            }
+            let mut u = self.write_unindexed();
+            for (position, sequence, stream, _) in headers(&frame.group, frame.first) {
+                u.add(stream, sequence, position);
+            }
+            drop(u);
+            self.events
+                .insert(frame.first.to_be_bytes(), frame.group)
+                .map_err(storage)?;
+            last = frame.last;
         }
         // Groups up to `indexed_to` hold no position above it, and the later ones were
         // just read: `last` is the highest position ever handed out.
@@ -1001,14 +1148,48 @@ impl Inner {
         // Not sled's `flush_async`: its pool thread keeps the database open a moment
         // after answering, so that dropping the journal right after an append would
         // leave the directory locked. A blocking task drops its clone before it returns.
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        let (db, disk) = (self.db.clone(), self.disk.clone());
+        tokio::task::spawn_blocking(move || make_durable(&db, disk.as_deref()))
             .await
             .map_err(|e| JournalError::Storage(format!("flush task failed: {e}")))?
-            .map_err(storage)?;
+            .map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(target, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// `Durable` with a commit log: appends the frames of the groups just written (up
+    /// to position `last_position`) and syncs the log, or checkpoints when it is full.
+    async fn commit(
+        &self,
+        wal: &Arc<Mutex<wal::Wal>>,
+        frames: Vec<u8>,
+    ) -> Result<(), JournalError> {
+        let must = wal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .must_commit(&frames);
+        if !must {
+            // Retries and refusals only: what they answer for was committed by an
+            // earlier turn, before its appenders were answered.
+            return Ok(());
+        }
+        let last = self.last_position.load(Ordering::Acquire);
+        let (wal, db, disk) = (wal.clone(), self.db.clone(), self.disk.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut wal = wal.lock().unwrap_or_else(PoisonError::into_inner);
+            wal.commit(&frames, last, || make_durable(&db, disk.as_deref()))
+        })
+        .await
+        .map_err(|e| JournalError::Storage(format!("commit task failed: {e}")))?
+        .map_err(|e| JournalError::Storage(format!("commit log: {e}")))?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Makes everything written to sled so far durable (see [`make_durable`]).
+    fn checkpoint(&self) -> std::io::Result<()> {
+        make_durable(&self.db, self.disk.as_deref())
     }
 
     fn highest_sequence(&self, stream: &str) -> Result<u64, JournalError> {
@@ -1266,6 +1447,15 @@ fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
             tracing::warn!(position = key, %reason, "unreadable group in the sled journal: its records are in no stream index");
             Vec::new()
         }
+    }
+}
+
+/// sled's flush, then the syncs it leaves out (see [`disk`]).
+fn make_durable(db: &sled::Db, disk: Option<&disk::DiskSync>) -> std::io::Result<()> {
+    db.flush().map_err(std::io::Error::other)?;
+    match disk {
+        Some(disk) => disk.sync(),
+        None => Ok(()),
     }
 }
 

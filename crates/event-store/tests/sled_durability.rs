@@ -304,3 +304,151 @@ async fn racing_buffered_appends_are_never_stranded() {
     }
     assert_eq!(j.highest_position().await.expect("position"), total);
 }
+
+/// Copies the files of a journal directory as they are on disk right now (what a
+/// power loss would leave, give or take what the kernel had not written yet).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path, with_log: bool) {
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if !with_log && name == "palisade.wal" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target, with_log);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // sled flushes on its own only after a minute: its copy of the appends below stays
+    // in its memory buffers, and only the commit log holds them on disk.
+    let config = durable().flush_every_ms(60_000);
+    let j = SledJournal::open(dir.path(), config).expect("open");
+    for i in 1..=20u64 {
+        j.append(
+            "acct",
+            ExpectedVersion::Exact(i - 1),
+            vec![ev(&format!("e-{i}"))],
+        )
+        .await
+        .expect("append");
+    }
+    let with_log = tempfile::tempdir().expect("tempdir");
+    let without_log = tempfile::tempdir().expect("tempdir");
+    copy_dir(dir.path(), with_log.path(), true);
+    copy_dir(dir.path(), without_log.path(), false);
+    drop(j);
+
+    let recovered = SledJournal::open(with_log.path(), config).expect("open the copy");
+    assert_eq!(
+        recovered.highest_sequence("acct").await.expect("highest"),
+        20
+    );
+    let events = recovered
+        .read_stream("acct", 1, u64::MAX, 100)
+        .await
+        .expect("read");
+    assert_eq!(events.len(), 20);
+    assert_eq!(events[19].id, "e-20");
+    // And appends go on after them.
+    recovered
+        .append("acct", ExpectedVersion::Exact(20), vec![ev("e-21")])
+        .await
+        .expect("append after recovery");
+    drop(recovered);
+    let reopened = SledJournal::open(with_log.path(), config).expect("reopen");
+    assert_eq!(
+        reopened.highest_sequence("acct").await.expect("highest"),
+        21
+    );
+
+    // Without the log, sled's files alone had lost them: the log is what kept them.
+    let bare = SledJournal::open(without_log.path(), config).expect("open the bare copy");
+    assert!(bare.highest_sequence("acct").await.expect("highest") < 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffered_open_replays_and_drops_the_commit_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j = SledJournal::open(dir.path(), durable()).expect("open");
+    j.append("a", ExpectedVersion::NoStream, evs("a", 3))
+        .await
+        .expect("append");
+    drop(j);
+    assert!(dir.path().join("palisade.wal").exists());
+    let buffered = SledConfig::default().durability(Durability::Buffered);
+    let j = SledJournal::open(dir.path(), buffered).expect("open buffered");
+    assert_eq!(j.highest_sequence("a").await.expect("highest"), 3);
+    assert!(!dir.path().join("palisade.wal").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_log_without_a_valid_header_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = durable().flush_every_ms(60_000);
+    let j = SledJournal::open(dir.path(), config).expect("open");
+    j.append("a", ExpectedVersion::NoStream, evs("a", 2))
+        .await
+        .expect("append");
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_dir(dir.path(), copy.path(), true);
+    drop(j);
+    let log = copy.path().join("palisade.wal");
+    let mut bytes = std::fs::read(&log).expect("read log");
+    bytes[0] ^= 1;
+    bytes[512] ^= 1;
+    std::fs::write(&log, &bytes).expect("write log");
+    match SledJournal::open(copy.path(), config) {
+        Err(JournalError::Corrupt { reason, .. }) => assert!(reason.contains("commit log")),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_log_below_64_kib_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = durable().commit_log_bytes(1_000);
+    assert!(matches!(
+        SledJournal::open(dir.path(), config),
+        Err(JournalError::Storage(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_commit_log_checkpoints_and_keeps_every_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = durable().commit_log_bytes(64 << 10);
+    {
+        let j = SledJournal::open(dir.path(), config).expect("open");
+        // About 400 KB of frames: several checkpoints.
+        for i in 0..400u64 {
+            let payload = vec![b'x'; 1_000];
+            let e = NewEvent::new(format!("e-{i}"), EventType::StateChanged, payload);
+            j.append("big", ExpectedVersion::Exact(i), vec![e])
+                .await
+                .expect("append");
+        }
+        let log = std::fs::metadata(dir.path().join("palisade.wal")).expect("log");
+        assert!(
+            log.len() <= 256 << 10,
+            "the log was reused: {} bytes",
+            log.len()
+        );
+    }
+    let j = SledJournal::open(dir.path(), config).expect("reopen");
+    assert_eq!(j.highest_sequence("big").await.expect("highest"), 400);
+    assert_eq!(
+        j.read_stream("big", 1, u64::MAX, 1_000)
+            .await
+            .expect("read")
+            .len(),
+        400
+    );
+}

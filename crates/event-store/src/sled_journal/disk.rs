@@ -1,0 +1,126 @@
+//! Making what sled has written survive a power loss.
+//!
+//! sled 0.34's `Db::flush` writes its log buffers and waits for them with
+//! `sync_file_range`, which neither flushes the device's write cache nor commits the
+//! file's metadata (its length grows as sled writes new segments), so a power loss or
+//! kernel crash can lose what it acknowledged (sled issue #1452). Values that do not fit
+//! in a log segment (a tree node over 128 KiB) go to files under `blobs/`, which sled
+//! writes without any sync. So after each flush the journal calls [`DiskSync::sync`]:
+//! `fdatasync` on sled's log file, and `fsync` on each blob file it has not synced yet
+//! and then on the `blobs` directory.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+/// The files of one sled directory that a flush must sync (see the module docs).
+#[derive(Debug)]
+pub(super) struct DiskSync {
+    /// sled's log file, `<dir>/db`, opened read-only (enough to sync it).
+    log: File,
+    blobs: PathBuf,
+    /// Blob files synced already.
+    synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
+}
+
+impl DiskSync {
+    /// Opens the log file of the sled database at `dir` and syncs `dir` itself, so that
+    /// the entries of the files sled created at open are durable too.
+    pub(super) fn open(dir: &Path) -> io::Result<Self> {
+        let log = File::open(dir.join("db"))?;
+        sync_dir(dir)?;
+        Ok(DiskSync {
+            log,
+            blobs: dir.join("blobs"),
+            synced_blobs: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Makes everything sled has written so far durable. Call after `Db::flush`.
+    ///
+    /// Cost: one `fdatasync` (the data is already on the device, so it is mostly the
+    /// device cache flush and, when the file grew, a metadata commit), plus a listing of
+    /// `blobs/` and an `fsync` per new blob file.
+    pub(super) fn sync(&self) -> io::Result<()> {
+        self.log.sync_data()?;
+        let mut synced = self
+            .synced_blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut present = HashSet::with_capacity(synced.len());
+        let mut new_blob = false;
+        let listing = match std::fs::read_dir(&self.blobs) {
+            Ok(listing) => listing,
+            // sled creates the directory at open; without it there is no blob to sync.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in listing {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                match File::open(self.blobs.join(&name)) {
+                    Ok(file) => file.sync_all()?,
+                    // Collected by sled since it was listed: nothing to keep.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                new_blob = true;
+            }
+            present.insert(name);
+        }
+        if new_blob {
+            sync_dir(&self.blobs)?;
+        }
+        // Forget the blobs sled has removed.
+        *synced = present;
+        Ok(())
+    }
+}
+
+/// `fsync` on a directory, which makes the entries created in it durable.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn synced(disk: &DiskSync) -> usize {
+        disk.synced_blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    #[test]
+    fn syncs_new_blob_files_once_and_forgets_removed_ones() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("db"), b"log")?;
+        let disk = DiskSync::open(dir.path())?;
+        disk.sync()?; // no blobs directory yet
+        std::fs::create_dir(dir.path().join("blobs"))?;
+        disk.sync()?;
+        assert_eq!(synced(&disk), 0);
+
+        std::fs::write(dir.path().join("blobs").join("17"), b"blob")?;
+        disk.sync()?;
+        assert_eq!(synced(&disk), 1);
+
+        std::fs::remove_file(dir.path().join("blobs").join("17"))?;
+        disk.sync()?;
+        assert_eq!(synced(&disk), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_log_file_is_an_error() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        assert!(DiskSync::open(dir.path()).is_err());
+        Ok(())
+    }
+}

@@ -10,9 +10,12 @@
 //!   every 4,096 events an index round persists the stream index, and its cost is in
 //!   the figure).
 //! - `journal durable, 64 appenders`: per acknowledged, fsynced append. Reference: raw
-//!   sled, one insert then `Db::flush` each, serialized (no group commit). Then Palisade
-//!   `Durable` with one appender (one fsync per append too) and with 64 concurrent
-//!   appenders on the 2-worker runtime (group commit shares fsyncs).
+//!   sled, one insert then `Db::flush` each, serialized (no group commit); sled's flush
+//!   uses `sync_file_range`, which does not survive a power loss. Second row: the same
+//!   plus an `fdatasync` of sled's file, the guarantee Palisade's `Durable` gives. Then
+//!   Palisade `Durable` (its own commit log, `fdatasync`ed) with one appender (one
+//!   fsync per append too) and with 64 concurrent appenders on the 2-worker runtime
+//!   (group commit shares fsyncs).
 //! - `journal replay`: per event, reading 100,000 events of one stream. Raw: a scan of a
 //!   sled tree of 100,000 records in Palisade's record format (keyed by position, as the
 //!   journal's `events` tree) decoding each with `RecordCodec::decode`. Palisade:

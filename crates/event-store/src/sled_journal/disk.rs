@@ -79,9 +79,14 @@ impl DiskSync {
     }
 }
 
-/// `fsync` on a directory, which makes the entries created in it durable.
+/// `fsync` on a directory, which makes the entries created in it durable. Only on
+/// Unix: Windows cannot open a directory as a file, and NTFS journals its entries.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    if cfg!(unix) {
+        File::open(dir)?.sync_all()
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

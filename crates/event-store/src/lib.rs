@@ -59,6 +59,7 @@ mod memory;
 pub mod record;
 mod replay;
 pub mod sled_journal;
+pub mod sled_sync;
 mod store;
 mod subscription;
 
@@ -69,5 +70,6 @@ pub use memory::InMemoryJournal;
 pub use record::{Codec, RecordCodec, RecordError};
 pub use replay::{Replay, ReplayError, ReplayProgress, ReplaySource, ReplaySpeed};
 pub use sled_journal::{Durability, SledConfig, SledJournal};
+pub use sled_sync::SledFileSync;
 pub use store::{EventStore, RetentionPolicy};
 pub use subscription::{DEFAULT_PAGE_SIZE, Subscription};

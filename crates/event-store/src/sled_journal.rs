@@ -139,8 +139,8 @@ use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
 use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec};
+use crate::sled_sync::SledFileSync;
 
-mod disk;
 mod group;
 mod index;
 mod keys;
@@ -330,7 +330,7 @@ struct Inner {
     db: sled::Db,
     /// What a flush must sync besides sled's own `flush` (`None` for a temporary
     /// database, which dies with the process).
-    disk: Option<Arc<disk::DiskSync>>,
+    disk: Option<Arc<SledFileSync>>,
     /// The commit log of a `Durable` journal opened from a directory.
     wal: Option<Arc<Mutex<wal::Wal>>>,
     events: sled::Tree,
@@ -476,7 +476,7 @@ impl SledJournal {
             }
         };
         let dir = path.as_ref();
-        let disk = disk::DiskSync::open(dir).map_err(|e| {
+        let disk = SledFileSync::open(dir).map_err(|e| {
             JournalError::Storage(format!("cannot open sled's files for syncing: {e}"))
         })?;
         // A log left by a `Durable` open is replayed whatever the durability now.
@@ -501,7 +501,8 @@ impl SledJournal {
         if config.durability == Durability::Buffered && had_log {
             // Replayed and checkpointed by `with_db`: a `Buffered` journal keeps no log.
             let _ = std::fs::remove_file(dir.join(wal::FILE_NAME));
-            disk::sync_dir(dir).map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
+            crate::sled_sync::sync_dir(dir)
+                .map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
         }
         Ok(journal)
     }
@@ -531,7 +532,7 @@ impl SledJournal {
 
     fn with_db(
         db: sled::Db,
-        disk: Option<Arc<disk::DiskSync>>,
+        disk: Option<Arc<SledFileSync>>,
         log: Option<(wal::Wal, Vec<wal::Frame>)>,
         config: &SledConfig,
     ) -> Result<Self, JournalError> {
@@ -1451,8 +1452,8 @@ fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
     }
 }
 
-/// sled's flush, then the syncs it leaves out (see [`disk`]).
-fn make_durable(db: &sled::Db, disk: Option<&disk::DiskSync>) -> std::io::Result<()> {
+/// sled's flush, then the syncs it leaves out (see [`SledFileSync`]).
+fn make_durable(db: &sled::Db, disk: Option<&SledFileSync>) -> std::io::Result<()> {
     db.flush().map_err(std::io::Error::other)?;
     match disk {
         Some(disk) => disk.sync(),

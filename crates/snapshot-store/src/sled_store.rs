@@ -29,15 +29,19 @@
 //!
 //! # Durability and cost
 //!
-//! Every write (`save`, `delete`, `delete_matching`, `keep_newest`) is flushed (fsynced)
-//! before it returns: snapshots are rare and large, so an fsync each is cheap next to
-//! what it protects, and an acknowledged snapshot survives a crash. Every sled call runs
+//! Every write (`save`, `delete`, `delete_matching`, `keep_newest`) is made durable
+//! before it returns: sled's flush, then [`SledFileSync::sync`] (an `fdatasync` of
+//! sled's file and an `fsync` of new blob files, which large snapshots become; sled's
+//! flush alone does not survive a power loss). Snapshots are rare and large, so the
+//! syncs are cheap next to what they protect, and an acknowledged snapshot survives a
+//! crash of the process, the kernel or the power. Every sled call runs
 //! on tokio's blocking pool (`spawn_blocking`), as sled can block on I/O.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use palisade_event_store::SledFileSync;
 
 use crate::error::SnapshotError;
 use crate::record;
@@ -57,6 +61,8 @@ struct Inner {
     /// Kept so that the database lives as long as the store.
     _db: sled::Db,
     snapshots: sled::Tree,
+    /// What sled's flush leaves unsynced (`None` for a temporary database).
+    files: Option<SledFileSync>,
 }
 
 impl SledSnapshotStore {
@@ -66,8 +72,14 @@ impl SledSnapshotStore {
     /// `Storage` when sled cannot open the database (for example, another process holds
     /// it).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SnapshotError> {
-        let db = sled::Config::new().path(path).open().map_err(storage)?;
-        SledSnapshotStore::with_db(db)
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .open()
+            .map_err(storage)?;
+        let files = SledFileSync::open(path.as_ref()).map_err(|e| {
+            SnapshotError::Storage(format!("cannot open sled's files for syncing: {e}"))
+        })?;
+        SledSnapshotStore::with_db(db, Some(files))
     }
 
     /// A store in a temporary database, removed when the last clone is dropped. For
@@ -80,13 +92,17 @@ impl SledSnapshotStore {
             .temporary(true)
             .open()
             .map_err(storage)?;
-        SledSnapshotStore::with_db(db)
+        SledSnapshotStore::with_db(db, None)
     }
 
-    fn with_db(db: sled::Db) -> Result<Self, SnapshotError> {
+    fn with_db(db: sled::Db, files: Option<SledFileSync>) -> Result<Self, SnapshotError> {
         let snapshots = db.open_tree(TREE).map_err(storage)?;
         Ok(SledSnapshotStore {
-            inner: Arc::new(Inner { _db: db, snapshots }),
+            inner: Arc::new(Inner {
+                _db: db,
+                snapshots,
+                files,
+            }),
         })
     }
 
@@ -221,6 +237,11 @@ impl Inner {
 
     fn flush(&self) -> Result<(), SnapshotError> {
         self.snapshots.flush().map_err(storage)?;
+        if let Some(files) = &self.files {
+            files
+                .sync()
+                .map_err(|e| SnapshotError::Storage(format!("fsync failed: {e}")))?;
+        }
         Ok(())
     }
 }

@@ -2,9 +2,9 @@
 //! has made it durable.
 //!
 //! sled's own flush is slow to share (each one wakes all of sled's pool threads) and is
-//! not a real fsync (see [`super::disk`]). So a `Durable` group is inserted into sled as
+//! not a real fsync (see [`crate::SledFileSync`]). So a `Durable` group is inserted into sled as
 //! usual, then appended to this file, which is synced with `fdatasync`; the group is
-//! acknowledged after that. A *checkpoint* (sled flush plus [`super::disk::DiskSync`])
+//! acknowledged after that. A *checkpoint* (sled flush plus [`crate::SledFileSync`])
 //! makes sled's copy durable, after which the log starts over; it runs when the log
 //! reaches its capacity, and at open. At open, the groups in the log that sled lost are
 //! inserted again before anything else reads the journal.
@@ -129,7 +129,7 @@ impl Wal {
                 broken: false,
             };
             wal.start_over(0)?;
-            super::disk::sync_dir(dir)?;
+            crate::sled_sync::sync_dir(dir)?;
             return Ok((wal, Vec::new()));
         };
         let mut frames = Vec::new();

@@ -1,13 +1,15 @@
-//! Making what sled has written survive a power loss.
+//! [`SledFileSync`]: making what a sled 0.34 database has written survive a power loss.
 //!
 //! sled 0.34's `Db::flush` writes its log buffers and waits for them with
 //! `sync_file_range`, which neither flushes the device's write cache nor commits the
 //! file's metadata (its length grows as sled writes new segments), so a power loss or
 //! kernel crash can lose what it acknowledged (sled issue #1452). Values that do not fit
 //! in a log segment (a tree node over 128 KiB) go to files under `blobs/`, which sled
-//! writes without any sync. So after each flush the journal calls [`DiskSync::sync`]:
-//! `fdatasync` on sled's log file, and `fsync` on each blob file it has not synced yet
-//! and then on the `blobs` directory.
+//! writes without any sync. So after a flush that must be durable, call
+//! [`SledFileSync::sync`]: `fdatasync` on sled's log file, and `fsync` on each blob file
+//! not synced yet and then on the `blobs` directory. The journal does (at its
+//! checkpoints and in [`crate::SledJournal::flush`]), and so does the sled snapshot
+//! store after each write.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -15,9 +17,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-/// The files of one sled directory that a flush must sync (see the module docs).
+/// The files of one sled database directory that a flush leaves unsynced (see the
+/// module docs).
 #[derive(Debug)]
-pub(super) struct DiskSync {
+pub struct SledFileSync {
     /// sled's log file, `<dir>/db`, opened read-only (enough to sync it).
     log: File,
     blobs: PathBuf,
@@ -25,25 +28,33 @@ pub(super) struct DiskSync {
     synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
 }
 
-impl DiskSync {
-    /// Opens the log file of the sled database at `dir` and syncs `dir` itself, so that
-    /// the entries of the files sled created at open are durable too.
-    pub(super) fn open(dir: &Path) -> io::Result<Self> {
+impl SledFileSync {
+    /// Opens the log file of the sled database at `dir` (open the database first) and
+    /// syncs `dir` itself, so that the entries of the files sled created are durable.
+    ///
+    /// # Errors
+    /// I/O errors, for instance when `dir` holds no sled database.
+    pub fn open(dir: &Path) -> io::Result<Self> {
         let log = File::open(dir.join("db"))?;
         sync_dir(dir)?;
-        Ok(DiskSync {
+        Ok(SledFileSync {
             log,
             blobs: dir.join("blobs"),
             synced_blobs: Mutex::new(HashSet::new()),
         })
     }
 
-    /// Makes everything sled has written so far durable. Call after `Db::flush`.
+    /// Makes everything sled has written so far durable. Call after `Db::flush` (or
+    /// `Tree::flush`), which writes sled's buffers.
     ///
-    /// Cost: one `fdatasync` (the data is already on the device, so it is mostly the
-    /// device cache flush and, when the file grew, a metadata commit), plus a listing of
-    /// `blobs/` and an `fsync` per new blob file.
-    pub(super) fn sync(&self) -> io::Result<()> {
+    /// # Errors
+    /// The I/O error of a failed sync; what it covered may or may not be durable.
+    ///
+    /// # Cost
+    /// One `fdatasync` (the data is already on the device, so mostly the device cache
+    /// flush and, when the file grew, a metadata commit), a listing of `blobs/`, and an
+    /// `fsync` per new blob file.
+    pub fn sync(&self) -> io::Result<()> {
         self.log.sync_data()?;
         let mut synced = self
             .synced_blobs
@@ -81,7 +92,7 @@ impl DiskSync {
 
 /// `fsync` on a directory, which makes the entries created in it durable. Only on
 /// Unix: Windows cannot open a directory as a file, and NTFS journals its entries.
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     if cfg!(unix) {
         File::open(dir)?.sync_all()
     } else {
@@ -95,7 +106,7 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-    fn synced(disk: &DiskSync) -> usize {
+    fn synced(disk: &SledFileSync) -> usize {
         disk.synced_blobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -106,7 +117,7 @@ mod tests {
     fn syncs_new_blob_files_once_and_forgets_removed_ones() -> TestResult {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("db"), b"log")?;
-        let disk = DiskSync::open(dir.path())?;
+        let disk = SledFileSync::open(dir.path())?;
         disk.sync()?; // no blobs directory yet
         std::fs::create_dir(dir.path().join("blobs"))?;
         disk.sync()?;
@@ -125,7 +136,7 @@ mod tests {
     #[test]
     fn a_missing_log_file_is_an_error() -> TestResult {
         let dir = tempfile::tempdir()?;
-        assert!(DiskSync::open(dir.path()).is_err());
+        assert!(SledFileSync::open(dir.path()).is_err());
         Ok(())
     }
 }

@@ -375,6 +375,15 @@ struct Writer {
 /// What an appender is told.
 type Answer = Result<AppendResult, JournalError>;
 
+/// A group the commit leader wrote: its appenders and their answers, its durability
+/// ticket, and its commit-log frames.
+#[derive(Default)]
+struct Written {
+    answers: Answers,
+    ticket: u64,
+    frames: Vec<u8>,
+}
+
 /// Appenders and what to tell them.
 type Answers = Vec<(Option<oneshot::Sender<Answer>>, Answer)>;
 
@@ -732,31 +741,24 @@ impl Inner {
     /// answers the group. The leader steps down when the queue is empty; the appenders
     /// it answers start the next one with their next appends.
     async fn lead(self: Arc<Self>) {
-        let mut unsynced: Answers = Vec::new();
         let mut ticket = 0;
-        let mut frames = Vec::new();
         loop {
             // Appenders ready to run (those the last leader answered) queue first, so
             // that they share this turn's group.
             tokio::task::yield_now().await;
-            self.write_queued(&mut unsynced, &mut ticket, &mut frames);
-            if unsynced.is_empty() {
+            let written = self.write_as_leader().await;
+            if written.answers.is_empty() {
                 if self.step_down() {
                     return;
                 }
                 continue;
             }
+            ticket = ticket.max(written.ticket);
             let synced = match &self.wal {
-                Some(wal) => self.commit(wal, std::mem::take(&mut frames)).await,
+                Some(wal) => self.commit(wal, written.frames).await,
                 None => self.wait_durable(ticket).await,
             };
-            let answers: Answers = std::mem::take(&mut unsynced)
-                .into_iter()
-                .map(|(reply, answer)| match (&synced, answer) {
-                    (Err(e), Ok(_)) => (reply, Err(e.clone())),
-                    (_, answer) => (reply, answer),
-                })
-                .collect();
+            let answers = settle(&synced, written.answers);
             if self.step_down() {
                 // The appenders answered now start the next leader with their next
                 // appends. Let go of the journal before answering: an appender that
@@ -769,16 +771,38 @@ impl Inner {
         }
     }
 
-    /// Writes the queued appends as one group, adding their answers to `unsynced` and
-    /// moving `ticket` to the group's.
-    fn write_queued(&self, unsynced: &mut Answers, ticket: &mut u64, frames: &mut Vec<u8>) {
+    /// The leader's write of the queued appends: on its own task when the writer is
+    /// free; when it is busy (a `delete_to` or an index round running on the blocking
+    /// pool), the wait for it happens on the blocking pool too, not on a runtime worker.
+    async fn write_as_leader(self: &Arc<Self>) -> Written {
+        if let Some(mut w) = self.try_writer() {
+            return self.write_queued(&mut w);
+        }
+        let inner = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || inner.write_queued(&mut inner.lock_writer()))
+            .await
+        {
+            Ok(written) => written,
+            Err(e) => {
+                // The batch's reply senders went with the failed task: its appenders
+                // are told `Closed`.
+                tracing::error!(error = %e, "the commit leader's write failed");
+                Written::default()
+            }
+        }
+    }
+
+    /// Writes the queued appends as one group.
+    fn write_queued(&self, w: &mut Writer) -> Written {
         let batch = std::mem::take(&mut *self.lock_queue());
-        if !batch.is_empty() {
-            let mut w = self.lock_writer();
-            let (answers, group_ticket) = self.write_group(&mut w, batch);
-            frames.append(&mut w.frames);
-            unsynced.extend(answers);
-            *ticket = (*ticket).max(group_ticket);
+        if batch.is_empty() {
+            return Written::default();
+        }
+        let (answers, ticket) = self.write_group(w, batch);
+        Written {
+            answers,
+            ticket,
+            frames: std::mem::take(&mut w.frames),
         }
     }
 
@@ -1461,6 +1485,18 @@ fn make_durable(db: &sled::Db, disk: Option<&SledFileSync>) -> std::io::Result<(
     }
 }
 
+/// The answers of a group once its commit or flush is over: a failed one turns every
+/// success into its error.
+fn settle(synced: &Result<(), JournalError>, answers: Answers) -> Answers {
+    answers
+        .into_iter()
+        .map(|(reply, answer)| match (synced, answer) {
+            (Err(e), Ok(_)) => (reply, Err(e.clone())),
+            (_, answer) => (reply, answer),
+        })
+        .collect()
+}
+
 /// Sends each appender its answer. An appender may have gone (its task cancelled):
 /// the write stands.
 fn answer(answers: Answers) {
@@ -1735,6 +1771,55 @@ mod tests {
         let mut off = RecentIds::new(0);
         off.insert("a", &s, 1, 1);
         assert!(off.get("a").is_none());
+    }
+
+    /// On a one-thread runtime, a durable append whose leader finds the writer held (as
+    /// by a long `delete_to` on the blocking pool) must not block the runtime's thread:
+    /// here the only task that can release the writer runs on that thread.
+    #[test]
+    fn a_busy_writer_does_not_block_the_runtime_thread() -> Result<(), Box<dyn std::error::Error>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let dir = tempfile::tempdir()?;
+        let journal = SledJournal::open(dir.path(), SledConfig::default())?;
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let inner = journal.inner.clone();
+        let holder = std::thread::spawn(move || {
+            let _writer = inner.lock_writer();
+            let _ = held_tx.send(());
+            // Released by the runtime's task; after 10 s on its own, which the test
+            // reports as the runtime thread having been blocked.
+            release_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_ok()
+        });
+        held_rx.recv()?;
+        let released = rt.block_on(async move {
+            let append = tokio::spawn({
+                let journal = journal.clone();
+                async move {
+                    let e = NewEvent::new("e-1", EventType::StateChanged, b"x".to_vec());
+                    journal
+                        .append("s", ExpectedVersion::NoStream, vec![e])
+                        .await
+                }
+            });
+            // Let the appender and its leader run and find the writer held.
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            let _ = release_tx.send(());
+            let result = append.await;
+            (result, journal)
+        });
+        let by_signal = holder.join().map_err(|_| "holder panicked")?;
+        assert!(by_signal, "the runtime thread was blocked on the writer");
+        let (result, journal) = released;
+        assert_eq!(result??.first_sequence, 1);
+        drop(journal);
+        Ok(())
     }
 
     #[test]

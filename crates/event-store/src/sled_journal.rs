@@ -112,13 +112,16 @@
 //! ready to run queues its append, writes everything queued as one group, commits it
 //! to the log with one `fdatasync` and answers the whole group. N concurrent appends
 //! cost far fewer than N fsyncs and inserts ([`SledJournal::flush_count`] counts the
-//! fsyncs). (Writing the next group while the previous one's commit runs was tried,
-//! with sled's flush and again with the log: the groups halve, the fsyncs double, and
-//! it measured no faster beyond noise, the two cores being busy with the writes.) A commit that reaches the
-//! log's capacity checkpoints instead, which delays its group by a sled flush. If the
-//! log cannot be written the leader checkpoints; if that fails too, the append returns
-//! `Storage` although its write may survive (the next commit checkpoints first): retry
-//! it with the same event ids and expected version, which the journal deduplicates.
+//! fsyncs). When the writer is busy (a `delete_to` or an index round), the leader waits
+//! for it on the blocking pool, so that no runtime worker is blocked for as long as a
+//! large `delete_to` runs. (Writing the next group while the previous one's commit
+//! runs was tried, with sled's flush and again with the log: the groups halve, the
+//! fsyncs double, and it measured no faster beyond noise, the two cores being busy
+//! with the writes.) A commit that reaches the log's capacity checkpoints instead,
+//! which delays its group by a sled flush. If the log cannot be written the leader
+//! checkpoints; if that fails too, the append returns `Storage` although its write may
+//! survive (the next commit checkpoints first): retry it with the same event ids and
+//! expected version, which the journal deduplicates.
 //! `delete_to` does not wait for an fsync; the next checkpoint or background flush
 //! covers it, and until then a crash can bring the deleted events back.
 

@@ -343,6 +343,7 @@ fn frames_area_is_blank(file: &mut File, allocated: u64) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -483,6 +484,122 @@ mod tests {
         wal.commit(&frames(&[(5, 5)]), 5, no_checkpoint)?;
         assert!(wal.commit(&frames(&[(6, 6)]), 6, no_checkpoint).is_err());
         Ok(())
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Commit one group of this many positions and bytes.
+        Commit(u64, usize),
+        StartOver,
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => (1u64..5, 1usize..3_000).prop_map(|(n, len)| Op::Commit(n, len)),
+            1 => Just(Op::StartOver),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    /// Where damage strikes at the end: none, a cut of the file, or a flipped byte, at
+    /// this fraction of the committed frames' bytes.
+    #[derive(Clone, Debug)]
+    enum Damage {
+        None,
+        Cut(f64),
+        Flip(f64),
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The model: a reopened log returns exactly the groups committed since its last
+        /// start-over (explicit, or a checkpoint when full), in order; damage inside
+        /// them cuts the list at the damaged frame, never returning it or one after it.
+        #[test]
+        fn reopening_returns_the_frames_since_the_last_start_over(
+            ops in proptest::collection::vec(op(), 1..40),
+            capacity in 4_096u64..32_768,
+            damage in proptest::prop_oneof![
+                proptest::strategy::Just(Damage::None),
+                (0.0f64..1.0).prop_map(Damage::Cut),
+                (0.0f64..1.0).prop_map(Damage::Flip),
+            ],
+        ) {
+            use proptest::prelude::*;
+            let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let io = |e: io::Error| TestCaseError::fail(e.to_string());
+            let (mut wal, _) = Wal::open(dir.path(), capacity).map_err(io)?;
+            // (first, last, group) since the last start-over, and the last position.
+            let mut expected: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+            let mut last = 0u64;
+            for op in ops {
+                match op {
+                    Op::Commit(n, len) => {
+                        let group = vec![(last % 251) as u8; len];
+                        let mut out = Vec::new();
+                        push_frame(&mut out, last + 1, last + n, &group);
+                        let mut checkpointed = false;
+                        wal.commit(&out, last + n, || {
+                            checkpointed = true;
+                            Ok(())
+                        })
+                        .map_err(io)?;
+                        if checkpointed {
+                            expected.clear();
+                        } else {
+                            expected.push((last + 1, last + n, group));
+                        }
+                        last += n;
+                    }
+                    Op::StartOver => {
+                        wal.start_over(last).map_err(io)?;
+                        expected.clear();
+                    }
+                    Op::Reopen => {
+                        drop(wal);
+                        let (reopened, found) = Wal::open(dir.path(), capacity).map_err(io)?;
+                        let found: Vec<_> =
+                            found.into_iter().map(|f| (f.first, f.last, f.group)).collect();
+                        prop_assert_eq!(&found, &expected);
+                        wal = reopened;
+                    }
+                }
+            }
+            drop(wal);
+            let path = dir.path().join(FILE_NAME);
+            let bytes = std::fs::read(&path).map_err(io)?;
+            // Frame i spans ends[i - 1]..ends[i] (ends[-1] = FRAMES_START).
+            let mut ends = Vec::new();
+            let mut end = FRAMES_START as usize;
+            for (_, _, group) in &expected {
+                end += FRAME_HEADER_LEN + group.len();
+                ends.push(end);
+            }
+            let span = end - FRAMES_START as usize;
+            let at = |f: f64| FRAMES_START as usize + ((span as f64 * f) as usize).min(span.saturating_sub(1));
+            let keep = match damage {
+                Damage::None => expected.len(),
+                _ if span == 0 => expected.len(),
+                Damage::Cut(f) => {
+                    let cut = at(f);
+                    std::fs::write(&path, &bytes[..cut]).map_err(io)?;
+                    ends.iter().filter(|&&e| e <= cut).count()
+                }
+                Damage::Flip(f) => {
+                    let hit = at(f);
+                    let mut damaged = bytes.clone();
+                    damaged[hit] ^= 0x5a;
+                    std::fs::write(&path, &damaged).map_err(io)?;
+                    ends.iter().filter(|&&e| e <= hit).count()
+                }
+            };
+            let (_, found) = Wal::open(dir.path(), capacity).map_err(io)?;
+            let found: Vec<_> = found.into_iter().map(|f| (f.first, f.last, f.group)).collect();
+            prop_assert_eq!(&found[..], &expected[..keep]);
+        }
     }
 
     #[test]

@@ -102,7 +102,9 @@
 //! log. The log's format and why reading it stops where it does are in `wal.rs`: two
 //! alternating header slots, then frames (length, CRC32, first and last position, the
 //! group) that must chain by position. A log whose headers are both damaged while
-//! frames follow is reported as `Corrupt` at open. Opening a directory with `Buffered`
+//! frames follow, or with a damaged frame that later frames follow, is reported as
+//! `Corrupt` at open, naming the byte (moving the file aside opens the journal without
+//! the groups from there on). Opening a directory with `Buffered`
 //! replays and then removes a log a `Durable` open left. [`SledJournal::flush`] (and a
 //! temporary journal, which has no log) uses sled's flush followed by the same syncs.
 //!

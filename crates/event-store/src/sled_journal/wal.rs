@@ -33,11 +33,16 @@
 //! | group          | …    | the value inserted into sled                |
 //!
 //! Frames chain: the first after the header starts at `base + 1`, each next one right
-//! after the last position of the one before. Reading stops at the first frame that is
-//! torn, fails its CRC or does not chain. That frame and what follows were never
-//! acknowledged: a frame is acknowledged only after it and everything before it are
-//! synced, and what lies beyond the newest frame after a start-over is an older epoch's
-//! frames, whose positions are at most `base`.
+//! after the last position of the one before. Reading stops at zeros, at the end of
+//! the file, at a frame cut short, or at a whole frame of an older epoch (whose
+//! positions are at most `base`, as positions only grow): that is the end of the log.
+//! A frame that fails its CRC also ends it when it is a torn last write, which has
+//! nothing of its epoch after it: a frame is acknowledged only after it and every
+//! frame before it are synced. But when a whole frame of later positions follows it
+//! (or a whole frame skips positions), the damage hit an acknowledged frame, and open
+//! reports it (`InvalidData`, `Corrupt` at the journal) rather than drop the frames
+//! after it. Damage to a frame's length field can still end the log unnoticed: where
+//! the next frame starts is then unknown.
 //!
 //! The file is extended ahead of the frames by writing zeros (64 KiB first, doubling up
 //! to [`PREALLOCATE`] at a time), so that a commit's `fdatasync` seldom has a file length
@@ -137,10 +142,34 @@ impl Wal {
         let mut last = base;
         file.seek(SeekFrom::Start(end))?;
         let mut reader = io::BufReader::new(&file);
-        while let Some(frame) = read_frame(&mut reader, allocated - end, last)? {
-            end += (FRAME_HEADER_LEN + frame.group.len()) as u64;
-            last = frame.last;
-            frames.push(frame);
+        loop {
+            match read_frame(&mut reader, allocated - end, last)? {
+                Next::Frame(frame) => {
+                    end += (FRAME_HEADER_LEN + frame.group.len()) as u64;
+                    last = frame.last;
+                    frames.push(frame);
+                }
+                Next::End => break,
+                Next::Gap(first) => {
+                    return Err(damaged(
+                        end,
+                        &format!("positions {} to {} are missing", last + 1, first - 1),
+                    ));
+                }
+                Next::Damaged => {
+                    // A torn last write has nothing of its epoch after it. A whole frame
+                    // of later positions right after it means the damage hit a frame
+                    // that was acknowledged.
+                    let room = allocated.saturating_sub(end);
+                    if let Next::Frame(_) | Next::Gap(_) = read_frame(&mut reader, room, last)? {
+                        return Err(damaged(
+                            end,
+                            "a frame fails its CRC and later frames follow it",
+                        ));
+                    }
+                    break;
+                }
+            }
         }
         drop(reader);
         let wal = Wal {
@@ -276,36 +305,60 @@ fn read_header(file: &mut File) -> io::Result<Option<(u64, u64)>> {
     Ok(best)
 }
 
-/// The next frame if it is whole, passes its CRC and starts right after `last`.
-fn read_frame(reader: &mut impl Read, room: u64, last: u64) -> io::Result<Option<Frame>> {
+/// What the log holds where the next frame would be.
+enum Next {
+    /// A whole frame that starts right after `last`.
+    Frame(Frame),
+    /// Zeros, the end of the file, or a whole frame of an older epoch (positions at
+    /// most `last`): the log ends here.
+    End,
+    /// A whole frame that starts past `last + 1`: frames are missing.
+    Gap(u64),
+    /// A frame whose bytes fail its CRC: a torn last write, or damage.
+    Damaged,
+}
+
+/// Reads what follows (at most `room` bytes) as a frame after position `last`.
+fn read_frame(reader: &mut impl Read, room: u64, last: u64) -> io::Result<Next> {
     let mut head = [0u8; FRAME_HEADER_LEN];
     if room < FRAME_HEADER_LEN as u64 || !read_all(reader, &mut head)? {
-        return Ok(None);
+        return Ok(Next::End);
     }
     let len = u64::from(u32_at(&head, 0));
     let (first, frame_last) = (u64_at(&head, 8), u64_at(&head, 16));
-    if len < 16
-        || len - 16 > room - FRAME_HEADER_LEN as u64
-        || first != last + 1
-        || frame_last < first
-    {
-        return Ok(None);
+    if len < 16 || len - 16 > room - FRAME_HEADER_LEN as u64 {
+        return Ok(Next::End);
     }
     let mut group = vec![0u8; (len - 16) as usize];
     if !read_all(reader, &mut group)? {
-        return Ok(None);
+        return Ok(Next::End);
     }
     let mut crc = crc32fast::Hasher::new();
     crc.update(&head[8..]);
     crc.update(&group);
-    if crc.finalize() != u32_at(&head, 4) {
-        return Ok(None);
-    }
-    Ok(Some(Frame {
-        first,
-        last: frame_last,
-        group,
-    }))
+    Ok(if crc.finalize() != u32_at(&head, 4) {
+        Next::Damaged
+    } else if first <= last || frame_last < first {
+        Next::End
+    } else if first > last + 1 {
+        Next::Gap(first)
+    } else {
+        Next::Frame(Frame {
+            first,
+            last: frame_last,
+            group,
+        })
+    })
+}
+
+fn damaged(at: u64, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{FILE_NAME} is damaged at byte {at} ({what}); its groups from there on cannot \
+             be read (moving the file aside opens the journal without them)"
+        ),
+    )
 }
 
 /// Fills `buf`; false at end of file.
@@ -401,6 +454,23 @@ mod tests {
         std::fs::write(&path, &bytes)?;
         let (_, found) = Wal::open(dir.path(), 1 << 20)?;
         assert!(found.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn damage_with_frames_after_it_is_reported() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (mut wal, _) = Wal::open(dir.path(), 1 << 20)?;
+        wal.commit(&frames(&[(1, 1), (2, 2), (3, 3)]), 3, no_checkpoint)?;
+        drop(wal);
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = std::fs::read(&path)?;
+        // The first frame's group: acknowledged, and two frames follow it.
+        bytes[FRAMES_START as usize + FRAME_HEADER_LEN] ^= 0x40;
+        std::fs::write(&path, &bytes)?;
+        let err = Wal::open(dir.path(), 1 << 20).err().ok_or("opened")?;
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("later frames follow"), "{err}");
         Ok(())
     }
 
@@ -516,8 +586,11 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
         /// The model: a reopened log returns exactly the groups committed since its last
-        /// start-over (explicit, or a checkpoint when full), in order; damage inside
-        /// them cuts the list at the damaged frame, never returning it or one after it.
+        /// start-over (explicit, or a checkpoint when full), in order. A cut of the file
+        /// (a torn write) cuts the list at the torn frame. A flipped byte in the last
+        /// frame drops it; in an earlier frame it is an error (`InvalidData`), except in
+        /// the length field, where it may also cut the list there. Nothing damaged is
+        /// ever returned.
         #[test]
         fn reopening_returns_the_frames_since_the_last_start_over(
             ops in proptest::collection::vec(op(), 1..40),
@@ -580,25 +653,39 @@ mod tests {
             }
             let span = end - FRAMES_START as usize;
             let at = |f: f64| FRAMES_START as usize + ((span as f64 * f) as usize).min(span.saturating_sub(1));
-            let keep = match damage {
-                Damage::None => expected.len(),
-                _ if span == 0 => expected.len(),
+            // (frames kept, whether an error is required, whether one is allowed)
+            let (keep, must_fail, may_fail) = match damage {
+                Damage::None => (expected.len(), false, false),
+                _ if span == 0 => (expected.len(), false, false),
                 Damage::Cut(f) => {
                     let cut = at(f);
                     std::fs::write(&path, &bytes[..cut]).map_err(io)?;
-                    ends.iter().filter(|&&e| e <= cut).count()
+                    (ends.iter().filter(|&&e| e <= cut).count(), false, false)
                 }
                 Damage::Flip(f) => {
                     let hit = at(f);
                     let mut damaged = bytes.clone();
                     damaged[hit] ^= 0x5a;
                     std::fs::write(&path, &damaged).map_err(io)?;
-                    ends.iter().filter(|&&e| e <= hit).count()
+                    let i = ends.iter().filter(|&&e| e <= hit).count();
+                    let start = if i == 0 { FRAMES_START as usize } else { ends[i - 1] };
+                    let is_last = i + 1 == expected.len();
+                    let in_length = hit < start + 4;
+                    (i, !is_last && !in_length, !is_last)
                 }
             };
-            let (_, found) = Wal::open(dir.path(), capacity).map_err(io)?;
-            let found: Vec<_> = found.into_iter().map(|f| (f.first, f.last, f.group)).collect();
-            prop_assert_eq!(&found[..], &expected[..keep]);
+            match Wal::open(dir.path(), capacity) {
+                Ok((_, found)) => {
+                    prop_assert!(!must_fail, "damage before the last frame went unreported");
+                    let found: Vec<_> =
+                        found.into_iter().map(|f| (f.first, f.last, f.group)).collect();
+                    prop_assert_eq!(&found[..], &expected[..keep]);
+                }
+                Err(e) => {
+                    prop_assert!(may_fail, "unexpected error: {}", e);
+                    prop_assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+                }
+            }
         }
     }
 

@@ -172,8 +172,10 @@ pub enum Durability {
     Durable,
 }
 
-/// How to open a [`SledJournal`].
+/// How to open a [`SledJournal`]. Deserializing fills the fields a config leaves out
+/// with their defaults, so configs written before a field existed still load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SledConfig {
     /// When appends are acknowledged. Default `Durable`.
     pub durability: Durability,
@@ -1824,6 +1826,18 @@ mod tests {
         let (result, journal) = released;
         assert_eq!(result??.first_sequence, 1);
         drop(journal);
+        Ok(())
+    }
+
+    #[test]
+    fn a_config_without_the_newer_fields_deserializes_with_their_defaults()
+    -> Result<(), serde_json::Error> {
+        let config: SledConfig = serde_json::from_str(r#"{"durability":"Buffered"}"#)?;
+        assert_eq!(config.durability, Durability::Buffered);
+        assert_eq!(
+            config.commit_log_bytes,
+            SledConfig::default().commit_log_bytes
+        );
         Ok(())
     }
 

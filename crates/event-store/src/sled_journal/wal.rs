@@ -85,8 +85,6 @@ pub(super) struct Wal {
     end: u64,
     /// The file's length (zeros past `end`).
     allocated: u64,
-    /// The last position in the log (or its base).
-    last: u64,
     /// Past this many bytes of frames the next commit checkpoints instead.
     capacity: u64,
     /// A commit failed: the frames no longer chain, so the next commit checkpoints
@@ -129,7 +127,6 @@ impl Wal {
                 epoch: 0,
                 end: FRAMES_START,
                 allocated,
-                last: 0,
                 capacity,
                 broken: false,
             };
@@ -177,7 +174,6 @@ impl Wal {
             epoch,
             end,
             allocated,
-            last,
             capacity,
             broken: false,
         };
@@ -206,7 +202,6 @@ impl Wal {
     ) -> io::Result<()> {
         let fits = self.end - FRAMES_START + frames.len() as u64 <= self.capacity;
         if !self.broken && fits && self.append(frames).is_ok() {
-            self.last = last;
             return Ok(());
         }
         // Full, or the file failed us: make sled's copy durable and start over. A failed
@@ -232,7 +227,6 @@ impl Wal {
         self.file.sync_data()?;
         self.epoch = epoch;
         self.end = FRAMES_START;
-        self.last = base;
         Ok(())
     }
 

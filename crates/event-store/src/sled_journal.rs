@@ -1054,6 +1054,9 @@ impl Inner {
             })
             .map_err(from_tx)?;
         u.runs.clear();
+        // Every head in memory belongs to a stream of this round, just persisted in
+        // `streams`: reads find it there, and the map stays as small as one round.
+        u.heads.clear();
         u.events = 0;
         Ok(())
     }

@@ -452,3 +452,38 @@ async fn a_small_commit_log_checkpoints_and_keeps_every_event() {
         400
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_persisted_by_index_rounds_are_read_back_from_the_store() {
+    // An index round drops the heads it persisted from memory (the map stays as small
+    // as one round): appends and reads after it must find them in `streams`.
+    let config = SledConfig::default()
+        .durability(Durability::Buffered)
+        .index_every(10);
+    let j = SledJournal::temporary_with(config).expect("open");
+    for s in 0..100 {
+        j.append(
+            &format!("s-{s}"),
+            ExpectedVersion::NoStream,
+            evs(&format!("a{s}"), 1),
+        )
+        .await
+        .expect("first append");
+    }
+    for s in 0..100 {
+        let stream = format!("s-{s}");
+        assert_eq!(j.highest_sequence(&stream).await.expect("highest"), 1);
+        let r = j
+            .append(&stream, ExpectedVersion::Exact(1), evs(&format!("b{s}"), 2))
+            .await
+            .expect("second append");
+        assert_eq!((r.first_sequence, r.last_sequence), (2, 3));
+        let conflict = j
+            .append(&stream, ExpectedVersion::Exact(1), evs(&format!("c{s}"), 1))
+            .await;
+        assert!(matches!(
+            conflict,
+            Err(JournalError::SequenceConflict { .. })
+        ));
+    }
+}

@@ -100,8 +100,9 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Vec<Run>> {
     Some(runs)
 }
 
-/// What the writer has written and the `by_stream` and `streams` trees do not hold yet,
-/// and the highest sequence of every stream written since open.
+/// What the writer has written and the `by_stream` and `streams` trees do not hold yet:
+/// the runs, and the highest sequence of every stream written since the last index
+/// round (older heads are read from `streams`).
 #[derive(Debug, Default)]
 pub(super) struct Unindexed {
     pub(super) runs: FxHashMap<String, Vec<Run>>,

@@ -327,10 +327,13 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path, with_log: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // sled flushes on its own only after a minute: its copy of the appends below stays
-    // in its memory buffers, and only the commit log holds them on disk.
+    // sled's flusher thread writes its buffers once when it starts, then every minute
+    // here: once that first write is done, sled's copy of the appends below stays in
+    // its memory buffers, and only the commit log holds them on disk. (Not a timing
+    // assertion: the pause only orders the appends after a background thread's start.)
     let config = durable().flush_every_ms(60_000);
     let j = SledJournal::open(dir.path(), config).expect("open");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     for i in 1..=20u64 {
         j.append(
             "acct",

@@ -500,11 +500,7 @@ impl SledJournal {
             Some(wal::Wal::open(dir, config.commit_log_bytes).map_err(|e| {
                 let reason = format!("commit log: {e}");
                 if e.kind() == std::io::ErrorKind::InvalidData {
-                    JournalError::Corrupt {
-                        stream: String::new(),
-                        sequence: 0,
-                        reason,
-                    }
+                    corrupt_structure("", &reason)
                 } else {
                     JournalError::Storage(reason)
                 }
@@ -589,16 +585,10 @@ impl SledJournal {
             // What the log held is in sled now: make it durable there, and start over
             // (a `Buffered` journal keeps no log: `open` removes it).
             let last = inner.last_position.load(Ordering::Acquire);
-            let checkpoint = |wal: &mut wal::Wal| {
-                inner.checkpoint()?;
-                if inner.durability == Durability::Durable {
-                    wal.start_over(last)?;
-                }
-                Ok::<(), std::io::Error>(())
-            };
-            checkpoint(&mut wal)
-                .map_err(|e| JournalError::Storage(format!("commit log checkpoint: {e}")))?;
+            let failed = |e| JournalError::Storage(format!("commit log checkpoint: {e}"));
+            make_durable(&inner.db, inner.disk.as_deref()).map_err(failed)?;
             if inner.durability == Durability::Durable {
+                wal.start_over(last).map_err(failed)?;
                 inner.wal = Some(Arc::new(Mutex::new(wal)));
             }
         }
@@ -1072,7 +1062,7 @@ impl Inner {
         let meta_u64 = |key: &[u8]| -> Result<u64, JournalError> {
             match self.meta.get(key).map_err(storage)? {
                 Some(v) => {
-                    be_u64(&v).ok_or_else(|| corrupt_index("", "unreadable journal metadata"))
+                    be_u64(&v).ok_or_else(|| corrupt_structure("", "unreadable journal metadata"))
                 }
                 None => Ok(0),
             }
@@ -1098,14 +1088,13 @@ impl Inner {
                 continue;
             }
             if frame.first != last + 1 {
-                return Err(JournalError::Corrupt {
-                    stream: String::new(),
-                    sequence: 0,
-                    reason: format!(
+                return Err(corrupt_structure(
+                    "",
+                    &format!(
                         "commit log resumes at position {} but the journal ends at {last}",
                         frame.first
                     ),
-                });
+                ));
             }
             let mut u = self.write_unindexed();
             for (position, sequence, stream, _) in headers(&frame.group, frame.first) {
@@ -1223,18 +1212,13 @@ impl Inner {
         Ok(())
     }
 
-    /// Makes everything written to sled so far durable (see [`make_durable`]).
-    fn checkpoint(&self) -> std::io::Result<()> {
-        make_durable(&self.db, self.disk.as_deref())
-    }
-
     fn highest_sequence(&self, stream: &str) -> Result<u64, JournalError> {
         if let Some(h) = self.read_unindexed().heads.get(stream) {
             return Ok(*h);
         }
         match self.streams.get(stream.as_bytes()).map_err(storage)? {
             Some(v) => {
-                be_u64(&v).ok_or_else(|| corrupt_index(stream, "unreadable highest sequence"))
+                be_u64(&v).ok_or_else(|| corrupt_structure(stream, "unreadable highest sequence"))
             }
             None => Ok(0),
         }
@@ -1267,7 +1251,7 @@ impl Inner {
         for entry in chunks {
             let (_, value) = entry.map_err(storage)?;
             let runs = index::decode(&value)
-                .ok_or_else(|| corrupt_index(stream, "unreadable stream index chunk"))?;
+                .ok_or_else(|| corrupt_structure(stream, "unreadable stream index chunk"))?;
             if extend(&mut out, &runs, from, to, max) {
                 return Ok(out);
             }
@@ -1325,7 +1309,8 @@ impl Inner {
         let start = group_start(&self.events, from_position)?;
         for entry in self.events.range(start.to_be_bytes()..) {
             let (key, value) = entry.map_err(storage)?;
-            let at = be_u64(&key).ok_or_else(|| corrupt_index("", "unreadable position key"))?;
+            let at =
+                be_u64(&key).ok_or_else(|| corrupt_structure("", "unreadable position key"))?;
             for (position, event) in self.decode_group(&value, at) {
                 if position < from_position {
                     continue;
@@ -1389,7 +1374,7 @@ impl Inner {
             {
                 let (key, value) = entry.map_err(storage)?;
                 let runs = index::decode(&value)
-                    .ok_or_else(|| corrupt_index(stream, "unreadable stream index chunk"))?;
+                    .ok_or_else(|| corrupt_structure(stream, "unreadable stream index chunk"))?;
                 chunks.push((key, runs));
             }
             let mut doomed: Vec<u64> = chunks
@@ -1407,9 +1392,9 @@ impl Inner {
             while let Some(&position) = doomed.get(i) {
                 let key = group_start(&self.events, position)?.to_be_bytes();
                 let Some(value) = self.events.get(key).map_err(storage)? else {
-                    return Err(corrupt_index(stream, "an indexed record has no group"));
+                    return Err(corrupt_structure(stream, "an indexed record has no group"));
                 };
-                let entries = group::entries(&value).map_err(|r| corrupt_index(stream, &r))?;
+                let entries = group::entries(&value).map_err(|r| corrupt_structure(stream, &r))?;
                 let last_in_group = entries.last().map_or(position, |e| e.position);
                 let mut kept = Vec::new();
                 for e in &entries {
@@ -1539,7 +1524,7 @@ fn group_start(events: &sled::Tree, position: u64) -> Result<u64, JournalError> 
     match events.range(..=position.to_be_bytes()).next_back() {
         Some(entry) => {
             let (key, _) = entry.map_err(storage)?;
-            be_u64(&key).ok_or_else(|| corrupt_index("", "unreadable position key"))
+            be_u64(&key).ok_or_else(|| corrupt_structure("", "unreadable position key"))
         }
         None => Ok(position),
     }
@@ -1622,7 +1607,9 @@ fn check(record: &[u8], stream: &str, sequence: u64, position: u64) -> Result<Ev
     Ok(event)
 }
 
-fn corrupt_index(stream: &str, reason: &str) -> JournalError {
+/// `Corrupt` for damage to what the journal keeps about events rather than to one
+/// event (the stream index, the metadata, the commit log): sequence 0.
+fn corrupt_structure(stream: &str, reason: &str) -> JournalError {
     JournalError::Corrupt {
         stream: stream.to_owned(),
         sequence: 0,

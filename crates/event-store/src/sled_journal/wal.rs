@@ -265,6 +265,7 @@ impl Wal {
 /// Adds the frame of a group (`first..=last`) to `out`.
 pub(super) fn push_frame(out: &mut Vec<u8>, first: u64, last: u64, group: &[u8]) {
     let len = 8 + 8 + group.len();
+    out.reserve(FRAME_HEADER_LEN + group.len());
     // A group over 4 GiB cannot be a sled value; saturating keeps this total, and
     // such a frame would fail its CRC check rather than be misread.
     out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());

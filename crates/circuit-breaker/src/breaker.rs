@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use crate::clock::{Clock, nanos};
@@ -87,7 +87,13 @@ pub(crate) struct Inner {
     /// generation << 8 | state.
     state: AtomicU64,
     /// Open: when a trial may start. HalfOpen: when unfinished trials send it back to Open.
-    deadline: AtomicU64,
+    /// Two slots, indexed by the low bit of the state generation: a transition writes the
+    /// slot of the generation it publishes, never the one readers of the current state
+    /// use (see `deadline_of`).
+    deadlines: [AtomicU64; 2],
+    /// Serializes transitions, which are rare: a transition that lost to another must not
+    /// write anything, so the check of the current state and the writes go together.
+    transitioning: Mutex<()>,
     opens_in_row: AtomicU32,
     trials: AtomicU64,
     consecutive_failures: AtomicU32,
@@ -216,7 +222,8 @@ impl CircuitBreaker {
                 name: name.into(),
                 clock,
                 state: AtomicU64::new(CLOSED),
-                deadline: AtomicU64::new(NEVER),
+                deadlines: [AtomicU64::new(NEVER), AtomicU64::new(NEVER)],
+                transitioning: Mutex::new(()),
                 opens_in_row: AtomicU32::new(0),
                 trials: AtomicU64::new(Trials::fresh(0).pack()),
                 consecutive_failures: AtomicU32::new(0),
@@ -282,8 +289,9 @@ impl CircuitBreaker {
         if st == OPEN {
             // Refusing while open is the other hot path: one clock read, no loop.
             let now = self.inner.clock.now_nanos();
-            let deadline = self.inner.deadline.load(Ordering::Acquire);
-            if now < deadline {
+            if let Some(deadline) = self.deadline_of(word)
+                && now < deadline
+            {
                 let wait = Some(Duration::from_nanos(deadline - now));
                 return Err(self.reject(CircuitState::Open, wait));
             }
@@ -349,37 +357,76 @@ impl CircuitBreaker {
                 CircuitState::ForcedOpen => return Err(self.reject(state, None)),
                 CircuitState::Open => {
                     let now = inner.clock.now_nanos();
-                    let deadline = inner.deadline.load(Ordering::Acquire);
-                    if now < deadline {
-                        return Err(self.reject(state, Some(Duration::from_nanos(deadline - now))));
+                    if let Some(deadline) = self.deadline_of(word) {
+                        if now < deadline {
+                            let wait = Some(Duration::from_nanos(deadline - now));
+                            return Err(self.reject(state, wait));
+                        }
+                        self.transition(word, CircuitState::HalfOpen);
                     }
-                    self.transition(word, CircuitState::HalfOpen);
                 }
                 CircuitState::HalfOpen => {
-                    if inner.config.max_wait_in_half_open.is_some()
-                        && inner.clock.now_nanos() >= inner.deadline.load(Ordering::Acquire)
-                    {
-                        self.transition(word, CircuitState::Open);
-                    } else if self.take_trial(word) {
-                        let start = if inner.slow_nanos.is_some() {
-                            inner.clock.now_nanos()
-                        } else {
-                            0
-                        };
-                        return Ok(Permit {
-                            breaker: self,
-                            word,
-                            start,
-                            kind: PermitKind::Trial,
-                            settled: false,
-                        });
-                    } else {
-                        return Err(self.reject(state, None));
+                    let expired = inner.config.max_wait_in_half_open.is_some().then(|| {
+                        let now = inner.clock.now_nanos();
+                        self.deadline_of(word).map(|deadline| now >= deadline)
+                    });
+                    match expired {
+                        // The state moved on while the deadline was read.
+                        Some(None) => {}
+                        Some(Some(true)) => {
+                            self.transition(word, CircuitState::Open);
+                        }
+                        Some(Some(false)) | None => {
+                            if let Some(permit) = self.trial_permit(word) {
+                                return permit;
+                            }
+                        }
                     }
                 }
             }
             word = inner.state.load(Ordering::Acquire);
         }
+    }
+
+    /// A half-open trial of the round `word` names, a rejection when its permits are
+    /// taken, or `None` when the round ended while the permit was taken (the caller
+    /// reloads the state).
+    fn trial_permit(&self, word: u64) -> Option<Result<CallPermit<'_>, Rejection<'_>>> {
+        let inner = &*self.inner;
+        if !self.take_trial(word) {
+            if inner.state.load(Ordering::Acquire) != word {
+                return None;
+            }
+            return Some(Err(self.reject(CircuitState::HalfOpen, None)));
+        }
+        if inner.state.load(Ordering::Acquire) != word {
+            // A trial of a round already decided would run while the breaker is open.
+            self.release_trial(word);
+            return None;
+        }
+        let start = if inner.slow_nanos.is_some() {
+            inner.clock.now_nanos()
+        } else {
+            0
+        };
+        Some(Ok(Permit {
+            breaker: self,
+            word,
+            start,
+            kind: PermitKind::Trial,
+            settled: false,
+        }))
+    }
+
+    /// The deadline that goes with the state word `word`, or `None` when the state has
+    /// moved on since `word` was read (the caller reloads it). Lock-free: a transition
+    /// away from `word` writes the other slot, and the slot of `word` is written again
+    /// only by the transition after that one, which the second state load would see.
+    #[inline]
+    fn deadline_of(&self, word: u64) -> Option<u64> {
+        let inner = &*self.inner;
+        let deadline = inner.deadlines[((word >> 8) & 1) as usize].load(Ordering::Acquire);
+        (inner.state.load(Ordering::Acquire) == word).then_some(deadline)
     }
 
     #[inline]
@@ -401,8 +448,12 @@ impl CircuitBreaker {
             .trials
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
                 let mut t = Trials::unpack(w);
-                if t.generation != generation {
-                    t = Trials::fresh(generation);
+                match generation.wrapping_sub(t.generation) & 0xFFFF {
+                    0 => {}
+                    // A newer round: its first trial starts the count afresh.
+                    1..0x8000 => t = Trials::fresh(generation),
+                    // A caller holding a stale state word must not reset a newer round.
+                    _ => return None,
                 }
                 (t.issued < limit).then(|| {
                     Trials {
@@ -590,46 +641,45 @@ impl CircuitBreaker {
     /// changed (someone else decided first).
     fn transition(&self, from: u64, to: CircuitState) -> bool {
         let inner = &*self.inner;
-        let now = inner.clock.now_nanos();
-        // The deadline is set before the state is published, so no caller ever pairs the
-        // new state with the old deadline.
+        let next = (((from >> 8) + 1) << 8) | u64::from(to.to_u8());
         let mut wait = None;
-        match to {
-            CircuitState::Open => {
-                let opens = inner.opens_in_row.load(Ordering::Acquire) + 1;
-                let w = self.wait_for(opens);
-                inner
-                    .deadline
-                    .store(now.saturating_add(nanos(w)), Ordering::Release);
-                wait = Some(w);
+        {
+            // Nothing in here panics; a poisoned lock guards no broken invariant.
+            let _guard = inner
+                .transitioning
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if inner.state.load(Ordering::Acquire) != from {
+                return false;
             }
-            CircuitState::HalfOpen => {
-                let until = inner
+            let now = inner.clock.now_nanos();
+            let deadline = match to {
+                CircuitState::Open => {
+                    let w = self.wait_for(inner.opens_in_row.load(Ordering::Acquire) + 1);
+                    wait = Some(w);
+                    now.saturating_add(nanos(w))
+                }
+                CircuitState::HalfOpen => inner
                     .config
                     .max_wait_in_half_open
-                    .map_or(NEVER, |d| now.saturating_add(nanos(d)));
-                inner.deadline.store(until, Ordering::Release);
+                    .map_or(NEVER, |d| now.saturating_add(nanos(d))),
+                _ => NEVER,
+            };
+            match to {
+                CircuitState::Open => {
+                    inner.opens_in_row.fetch_add(1, Ordering::AcqRel);
+                }
+                CircuitState::Closed => {
+                    inner.window.reset();
+                    inner.consecutive_failures.store(0, Ordering::Release);
+                    inner.opens_in_row.store(0, Ordering::Release);
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        let next = (((from >> 8) + 1) << 8) | u64::from(to.to_u8());
-        if inner
-            .state
-            .compare_exchange(from, next, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return false;
-        }
-        match to {
-            CircuitState::Open => {
-                inner.opens_in_row.fetch_add(1, Ordering::AcqRel);
-            }
-            CircuitState::Closed => {
-                inner.window.reset();
-                inner.consecutive_failures.store(0, Ordering::Release);
-                inner.opens_in_row.store(0, Ordering::Release);
-            }
-            _ => {}
+            // The deadline goes into the slot of the new generation before the state is
+            // published, so no caller pairs the new state with an old deadline.
+            inner.deadlines[((next >> 8) & 1) as usize].store(deadline, Ordering::Release);
+            inner.state.store(next, Ordering::Release);
         }
         let from_state = CircuitState::from_u8((from & 0xFF) as u8);
         tracing::debug!(target: "palisade::circuit_breaker", breaker = %inner.name, ?from_state, to = ?to, "transition");
@@ -679,7 +729,7 @@ impl CircuitBreaker {
         }
         let r = split_mix(&self.inner.rng);
         let spread = 1.0 + jitter * (2.0 * r - 1.0);
-        Duration::from_secs_f64((base.as_secs_f64() * spread).max(0.0))
+        Duration::try_from_secs_f64((base.as_secs_f64() * spread).max(0.0)).unwrap_or(Duration::MAX)
     }
 
     fn emit(&self, kind: impl FnOnce() -> EventKind) {
@@ -931,5 +981,53 @@ mod tests {
             slow: 1,
         };
         assert_eq!(Trials::unpack(t.pack()), t);
+    }
+
+    fn opened(permits: u32) -> (CircuitBreaker, Clock) {
+        let clock = Clock::manual();
+        let config = CircuitBreakerConfig::builder()
+            .sliding_window(crate::SlidingWindow::CountBased(10))
+            .minimum_number_of_calls(1)
+            .permitted_calls_in_half_open(permits)
+            .wait_duration_in_open(Duration::from_secs(1))
+            .without_slow_call_detection()
+            .build()
+            .expect("config");
+        let breaker = CircuitBreaker::with_clock("t", config, clock.clone());
+        breaker.try_acquire().expect("closed").record_failure();
+        assert_eq!(breaker.state(), CircuitState::Open);
+        (breaker, clock)
+    }
+
+    // A caller that read the Open word of an earlier round and tries to move it to
+    // half-open after the round was decided must leave the current deadline alone
+    // (it once overwrote it with "never", and the breaker stayed open for good).
+    #[test]
+    fn a_stale_transition_changes_nothing() {
+        let (breaker, clock) = opened(1);
+        let stale = breaker.inner.state.load(Ordering::Acquire);
+        clock.advance(Duration::from_secs(2));
+        breaker.try_acquire().expect("trial").record_failure();
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert!(!breaker.transition(stale, CircuitState::HalfOpen));
+        clock.advance(Duration::from_secs(2));
+        assert!(breaker.try_acquire().is_ok(), "the wait is over");
+    }
+
+    // A caller holding the word of an earlier half-open round must not reset the trial
+    // count of the current one.
+    #[test]
+    fn a_stale_trial_does_not_restart_the_count() {
+        let (breaker, clock) = opened(1);
+        clock.advance(Duration::from_secs(2));
+        let first = breaker.try_acquire().expect("trial");
+        let stale = first.word;
+        first.record_failure();
+        clock.advance(Duration::from_secs(2));
+        let _second = breaker.try_acquire().expect("trial of the next round");
+        // The one permit of this round is out; a late taker from the decided round
+        // would reset the count, and the next caller would get a second trial.
+        assert!(breaker.trial_permit(stale).is_none());
+        assert!(breaker.try_acquire().is_err());
     }
 }

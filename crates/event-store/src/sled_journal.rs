@@ -100,11 +100,12 @@
 //! [`SledConfig::commit_log_bytes`] (default 64 MiB, after which it is reused from the
 //! start) and at open, after the groups sled lost have been inserted again from the
 //! log. The log's format and why reading it stops where it does are in `wal.rs`: two
-//! alternating header slots, then frames (length, CRC32, first and last position, the
-//! group) that must chain by position. A log whose headers are both damaged while
-//! frames follow, or with a damaged frame that later frames follow, is reported as
+//! alternating header slots, then 8-byte-aligned frames (length, group CRC32, first and
+//! last position, header CRC32, the group) that must chain by position. A log whose
+//! headers are both damaged while frames follow, or with a damaged (or zeroed) frame
+//! that a frame of later positions follows anywhere in the file, is reported as
 //! `Corrupt` at open, naming the byte (moving the file aside opens the journal without
-//! the groups from there on). Opening a directory with `Buffered`
+//! the groups from there on); so is a log of another format version. Opening a directory with `Buffered`
 //! replays and then removes a log a `Durable` open left. [`SledJournal::flush`] (and a
 //! temporary journal, which has no log) uses sled's flush followed by the same syncs.
 //!

@@ -125,8 +125,9 @@
 //! checkpoints; if that fails too, the append returns `Storage` although its write may
 //! survive (the next commit checkpoints first): retry it with the same event ids and
 //! expected version, which the journal deduplicates.
-//! `delete_to` does not wait for an fsync; the next checkpoint or background flush
-//! covers it, and until then a crash can bring the deleted events back.
+//! A `Durable` journal's `delete_to` returns after a checkpoint, so a crash cannot bring
+//! the deleted events back (from the commit log, or from sled's unsynced state); a
+//! `Buffered` one's waits for no fsync, and until the next flush a crash can.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -1363,8 +1364,21 @@ impl Inner {
 
     /// Removes the stream's events up to `sequence`: persists the index first, then in
     /// one transaction rewrites the groups that hold them (removing those left empty)
-    /// and trims the stream's index chunks. The head stays in `streams`.
+    /// and trims the stream's index chunks. The head stays in `streams`. `Durable`:
+    /// then checkpoints (after letting go of the writer), so that a crash cannot bring
+    /// the events back from the commit log or from sled's unsynced state.
     fn delete_to(&self, stream: &str, sequence: u64) -> Result<(), JournalError> {
+        let deleted = self.delete_to_unsynced(stream, sequence)?;
+        if deleted && self.wal.is_some() {
+            make_durable(&self.db, self.disk.as_deref())
+                .map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// `delete_to` up to its sled transaction; whether anything was deleted.
+    fn delete_to_unsynced(&self, stream: &str, sequence: u64) -> Result<bool, JournalError> {
         self.with_writer(|w| {
             self.index_round(w)?;
             let _deletes = self.deletes.write().unwrap_or_else(PoisonError::into_inner);
@@ -1384,7 +1398,7 @@ impl Inner {
                 .map(|(_, position)| position)
                 .collect();
             if doomed.is_empty() {
-                return Ok(());
+                return Ok(false);
             }
             doomed.sort_unstable();
             // The groups holding them, each with what remains of it.
@@ -1448,9 +1462,9 @@ impl Inner {
                 })
                 .map_err(from_tx)?;
             self.tail.delete_to(stream, sequence);
-            // Deletion is not acknowledged as durable; the next flush covers it.
+            // `Buffered`: the next flush covers the deletion.
             self.committed.fetch_add(1, Ordering::AcqRel);
-            Ok(())
+            Ok(true)
         })
     }
 }

@@ -377,6 +377,43 @@ async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
     assert!(bare.highest_sequence("acct").await.expect("highest") < 20);
 }
 
+/// A `Durable` delete is durable when it returns: a crash right after it (a copy of
+/// the directory, sled's buffers left behind) must not bring the events back from the
+/// commit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_delete_survives_a_crash_right_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = durable().flush_every_ms(60_000);
+    let j = SledJournal::open(dir.path(), config).expect("open");
+    // As above: after sled's flusher thread has made its first write.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for i in 1..=20u64 {
+        j.append(
+            "acct",
+            ExpectedVersion::Exact(i - 1),
+            vec![ev(&format!("e-{i}"))],
+        )
+        .await
+        .expect("append");
+    }
+    j.delete_to("acct", 15).await.expect("delete");
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_dir(dir.path(), copy.path(), true);
+    drop(j);
+
+    let recovered = SledJournal::open(copy.path(), config).expect("open the copy");
+    let events = recovered
+        .read_stream("acct", 1, u64::MAX, 100)
+        .await
+        .expect("read");
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["e-16", "e-17", "e-18", "e-19", "e-20"]);
+    assert_eq!(
+        recovered.highest_sequence("acct").await.expect("highest"),
+        20
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buffered_open_replays_and_drops_the_commit_log() {
     let dir = tempfile::tempdir().expect("tempdir");

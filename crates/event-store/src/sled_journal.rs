@@ -34,7 +34,9 @@
 //! the directory lock a moment longer). At open, the
 //! groups after `indexed_to` are read again to rebuild what the last round missed, so a
 //! crash loses no index entry, and open reads at most `index_every` events beyond the
-//! last round.
+//! last round. A group there whose entry headers are damaged fails the open with
+//! `Corrupt` naming its position: its records cannot be filed under their streams, and
+//! opening without them would let reads skip them and appends reuse their sequences.
 //!
 //! Reads: `read_all` and the secondary reads scan `events` in position order;
 //! `read_stream` takes the positions from the stream index (persisted chunks, then the
@@ -1098,7 +1100,7 @@ impl Inner {
                 let (key, value) = entry.map_err(storage)?;
                 let at = be_u64(&key).unwrap_or_default();
                 last = last.max(at);
-                for (position, sequence, stream, _) in headers(&value, at) {
+                for (position, sequence, stream, _) in headers(&value, at)? {
                     u.add(stream, sequence, position);
                     last = last.max(position);
                 }
@@ -1119,7 +1121,7 @@ impl Inner {
                 ));
             }
             let mut u = self.write_unindexed();
-            for (position, sequence, stream, _) in headers(&frame.group, frame.first) {
+            for (position, sequence, stream, _) in headers(&frame.group, frame.first)? {
                 u.add(stream, sequence, position);
             }
             drop(u);
@@ -1140,7 +1142,13 @@ impl Inner {
             }
             let (key, value) = entry.map_err(storage)?;
             let at = be_u64(&key).unwrap_or_default();
-            for (position, sequence, stream, id) in headers(&value, at).into_iter().rev() {
+            // A damaged group among the newest (already indexed, so reads report it)
+            // only leaves its ids out of the window.
+            let entries = headers(&value, at).unwrap_or_else(|e| {
+                tracing::warn!(position = at, error = %e, "its event ids are not in the id window");
+                Vec::new()
+            });
+            for (position, sequence, stream, id) in entries.into_iter().rev() {
                 newest.push((id.to_owned(), stream.to_owned(), sequence, position));
             }
         }
@@ -1489,21 +1497,33 @@ impl Inner {
     }
 }
 
-/// The entry headers of a group as (position, sequence, stream, id). A group whose
-/// framing is damaged yields none, with a warning: its records cannot be filed under a
-/// stream (`read_all` still reports them as corrupt).
-fn headers(group: &[u8], key: u64) -> Vec<(u64, u64, &str, &str)> {
-    let text = |r: std::ops::Range<usize>| group.get(r).and_then(|b| std::str::from_utf8(b).ok());
-    match group::entries(group) {
-        Ok(entries) => entries
-            .into_iter()
-            .filter_map(|e| Some((e.position, e.sequence, text(e.stream)?, text(e.id)?)))
-            .collect(),
-        Err(reason) => {
-            tracing::warn!(position = key, %reason, "unreadable group in the sled journal: its records are in no stream index");
-            Vec::new()
-        }
-    }
+/// The entry headers of a group as (position, sequence, stream, id).
+///
+/// # Errors
+/// `Corrupt` when the group's framing is damaged: its records cannot be filed under
+/// their streams, and leaving them out would let reads skip them and appends reuse
+/// their sequence numbers.
+fn headers(group: &[u8], key: u64) -> Result<Vec<(u64, u64, &str, &str)>, JournalError> {
+    let unreadable = |reason: &str| {
+        corrupt_structure(
+            "",
+            &format!(
+                "the group at position {key} is unreadable ({reason}); its records cannot \
+                 be filed under their streams"
+            ),
+        )
+    };
+    let text = |r: std::ops::Range<usize>| {
+        group
+            .get(r)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| unreadable("a stream or id is not UTF-8"))
+    };
+    group::entries(group)
+        .map_err(|reason| unreadable(&reason))?
+        .into_iter()
+        .map(|e| Ok((e.position, e.sequence, text(e.stream)?, text(e.id)?)))
+        .collect()
 }
 
 /// sled's flush, then the syncs it leaves out (see [`SledFileSync`]).

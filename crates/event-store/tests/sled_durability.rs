@@ -116,6 +116,38 @@ async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() 
     }
 }
 
+/// A group whose framing is damaged after the last index round cannot be filed under
+/// its streams at open: open reports it rather than let reads skip its records and
+/// appends reuse their sequence numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_group_that_open_must_index_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let j = SledJournal::open(dir.path(), durable()).expect("open");
+        for e in evs("e", 3) {
+            j.append("acct", ExpectedVersion::Any, vec![e])
+                .await
+                .expect("append");
+        }
+    }
+    {
+        // Damage the entry header (its position field) of the second group.
+        let db = raw_open(dir.path());
+        let events = db.open_tree("events").expect("tree");
+        let (key, value) = events.iter().nth(1).expect("entry").expect("read");
+        let mut damaged = value.to_vec();
+        damaged[7] ^= 0x01;
+        events.insert(key, damaged).expect("overwrite");
+        db.flush().expect("flush");
+    }
+    let err = SledJournal::open(dir.path(), durable()).expect_err("reopen");
+    assert!(
+        matches!(&err, JournalError::Corrupt { reason, .. }
+            if reason.contains("position 2") && reason.contains("unreadable")),
+        "{err:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_durable_appends_share_fsyncs() {
     let dir = tempfile::tempdir().expect("tempdir");

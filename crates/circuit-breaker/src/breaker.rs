@@ -644,7 +644,7 @@ impl CircuitBreaker {
         let next = (((from >> 8) + 1) << 8) | u64::from(to.to_u8());
         let mut wait = None;
         {
-            // Nothing in here panics; a poisoned lock guards no broken invariant.
+            // The lock guards no data of its own: a poisoned one is as good as any.
             let _guard = inner
                 .transitioning
                 .lock()

@@ -107,9 +107,10 @@
 //! headers are both damaged while frames follow, or with a damaged (or zeroed) frame
 //! that a frame of later positions follows anywhere in the file, is reported as
 //! `Corrupt` at open, naming the byte (moving the file aside opens the journal without
-//! the groups from there on); so is a log of another format version. Opening a directory with `Buffered`
-//! replays and then removes a log a `Durable` open left. [`SledJournal::flush`] (and a
-//! temporary journal, which has no log) uses sled's flush followed by the same syncs.
+//! the groups from there on); so is a log of another format version. Opening a
+//! directory with `Buffered` replays and then removes a log a `Durable` open left.
+//! [`SledJournal::flush`] (and a temporary journal, which has no log) uses sled's flush
+//! followed by the same syncs.
 //!
 //! `Durable` appends use group commit through a commit leader: the first appender that
 //! finds no leader running spawns one (a task of its own, so that no appender's
@@ -118,11 +119,10 @@
 //! last turn answered: the appenders a turn answers run one by one on two workers, and
 //! without that wait a turn of 64 was followed by turns of 20 and 44), writes
 //! everything queued as one group, commits it to the log with one `fdatasync` and
-//! answers the whole group. N concurrent appends
-//! cost far fewer than N fsyncs and inserts ([`SledJournal::flush_count`] counts the
-//! fsyncs). When the writer is busy (a `delete_to` or an index round), the leader waits
-//! for it on the blocking pool, so that no runtime worker is blocked for as long as a
-//! large `delete_to` runs. (Writing the next group while the previous one's commit
+//! answers the whole group. N concurrent appends cost far fewer than N fsyncs and
+//! inserts ([`SledJournal::flush_count`] counts the fsyncs). When the writer is busy (a
+//! `delete_to` or an index round), the leader waits for it on the blocking pool, so
+//! that no runtime worker is blocked for as long as a large `delete_to` runs. (Writing the next group while the previous one's commit
 //! runs was tried, with sled's flush and again with the log: the groups halve, the
 //! fsyncs double, and it measured no faster beyond noise, the two cores being busy
 //! with the writes.) A commit that reaches the log's capacity checkpoints instead,
@@ -749,9 +749,9 @@ impl Inner {
 
     /// `Durable`: the commit leader, a task of its own (so that no appender's
     /// cancellation can strand the others). A turn yields (so that every appender
-    /// ready to run queues, see `GATHER_YIELDS`), writes everything queued as one group, fsyncs once and
-    /// answers the group. The leader steps down when the queue is empty; the appenders
-    /// it answers start the next one with their next appends.
+    /// ready to run queues, see `GATHER_YIELDS`), writes everything queued as one
+    /// group, fsyncs once and answers the group. The leader steps down when the queue
+    /// is empty; the appenders it answers start the next one with their next appends.
     async fn lead(self: Arc<Self>) {
         let mut ticket = 0;
         loop {

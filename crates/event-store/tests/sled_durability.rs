@@ -70,29 +70,36 @@ async fn reopening_keeps_every_event_and_appends_continue_after_them() {
     assert_eq!((again.first_sequence, again.first_position), (1, 4));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Three appends of one event to "acct" (three groups in the `events` tree), then one
+/// byte of the second group, the one `at` picks from its length, flipped behind the
+/// journal's back.
+async fn three_groups_then_damage_the_second(
+    dir: &std::path::Path,
+    at: impl FnOnce(usize) -> usize,
+) {
     {
-        let j = SledJournal::open(dir.path(), durable()).expect("open");
-        // Three appends: three groups in the `events` tree, one record each.
+        let j = SledJournal::open(dir, durable()).expect("open");
         for e in evs("e", 3) {
             j.append("acct", ExpectedVersion::Any, vec![e])
                 .await
                 .expect("append");
         }
     }
-    {
-        // Damage the last byte of the second record behind the journal's back.
-        let db = raw_open(dir.path());
-        let events = db.open_tree("events").expect("tree");
-        let (key, value) = events.iter().nth(1).expect("entry").expect("read");
-        let mut damaged = value.to_vec();
-        let last = damaged.len() - 1;
-        damaged[last] ^= 0x01;
-        events.insert(key, damaged).expect("overwrite");
-        db.flush().expect("flush");
-    }
+    let db = raw_open(dir);
+    let events = db.open_tree("events").expect("tree");
+    let (key, value) = events.iter().nth(1).expect("entry").expect("read");
+    let mut damaged = value.to_vec();
+    let i = at(damaged.len());
+    damaged[i] ^= 0x01;
+    events.insert(key, damaged).expect("overwrite");
+    db.flush().expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The last byte of the second record.
+    three_groups_then_damage_the_second(dir.path(), |len| len - 1).await;
     let j = SledJournal::open(dir.path(), durable()).expect("reopen");
     let first = j.read_stream("acct", 1, 1, 10).await.expect("intact");
     assert_eq!(first[0].id, "e-1", "undamaged records still read");
@@ -122,24 +129,8 @@ async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_group_that_open_must_index_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let j = SledJournal::open(dir.path(), durable()).expect("open");
-        for e in evs("e", 3) {
-            j.append("acct", ExpectedVersion::Any, vec![e])
-                .await
-                .expect("append");
-        }
-    }
-    {
-        // Damage the entry header (its position field) of the second group.
-        let db = raw_open(dir.path());
-        let events = db.open_tree("events").expect("tree");
-        let (key, value) = events.iter().nth(1).expect("entry").expect("read");
-        let mut damaged = value.to_vec();
-        damaged[7] ^= 0x01;
-        events.insert(key, damaged).expect("overwrite");
-        db.flush().expect("flush");
-    }
+    // The entry header's position field.
+    three_groups_then_damage_the_second(dir.path(), |_| 7).await;
     let err = SledJournal::open(dir.path(), durable()).expect_err("reopen");
     assert!(
         matches!(&err, JournalError::Corrupt { reason, .. }
@@ -356,15 +347,15 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path, with_log: bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // sled's flusher thread writes its buffers once when it starts, then every minute
-    // here: once that first write is done, sled's copy of the appends below stays in
-    // its memory buffers, and only the commit log holds them on disk. (Not a timing
-    // assertion: the pause only orders the appends after a background thread's start.)
+/// A `Durable` journal that sled flushes only once a minute, with events e-1 to e-20
+/// appended to "acct" once sled's flusher thread has made its first write: sled writes
+/// its buffers once when that thread starts, then every minute here, so sled's copy of
+/// the appends stays in its memory buffers and only the commit log holds them on disk.
+/// (Not a timing assertion: the pause only orders the appends after a background
+/// thread's start.)
+async fn twenty_appends_only_the_log_holds(dir: &std::path::Path) -> (SledJournal, SledConfig) {
     let config = durable().flush_every_ms(60_000);
-    let j = SledJournal::open(dir.path(), config).expect("open");
+    let j = SledJournal::open(dir, config).expect("open");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     for i in 1..=20u64 {
         j.append(
@@ -375,6 +366,13 @@ async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
         .await
         .expect("append");
     }
+    (j, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (j, config) = twenty_appends_only_the_log_holds(dir.path()).await;
     let with_log = tempfile::tempdir().expect("tempdir");
     let without_log = tempfile::tempdir().expect("tempdir");
     copy_dir(dir.path(), with_log.path(), true);
@@ -415,19 +413,7 @@ async fn acknowledged_durable_appends_come_back_from_the_commit_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_delete_survives_a_crash_right_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = durable().flush_every_ms(60_000);
-    let j = SledJournal::open(dir.path(), config).expect("open");
-    // As above: after sled's flusher thread has made its first write.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    for i in 1..=20u64 {
-        j.append(
-            "acct",
-            ExpectedVersion::Exact(i - 1),
-            vec![ev(&format!("e-{i}"))],
-        )
-        .await
-        .expect("append");
-    }
+    let (j, config) = twenty_appends_only_the_log_holds(dir.path()).await;
     j.delete_to("acct", 15).await.expect("delete");
     let copy = tempfile::tempdir().expect("tempdir");
     copy_dir(dir.path(), copy.path(), true);

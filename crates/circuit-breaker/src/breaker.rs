@@ -72,6 +72,12 @@ impl Trials {
     }
 }
 
+/// The deadline slot of a state word's generation (see `Inner::open_until`).
+#[inline]
+fn slot(word: u64) -> usize {
+    ((word >> 8) & 1) as usize
+}
+
 /// A circuit breaker. Cheap to clone (one reference count); clones share state.
 ///
 /// See the crate docs for the settings table and the state diagram.
@@ -86,11 +92,16 @@ pub(crate) struct Inner {
     clock: Clock,
     /// generation << 8 | state.
     state: AtomicU64,
-    /// Open: when a trial may start. HalfOpen: when unfinished trials send it back to Open.
-    /// Two slots, indexed by the low bit of the state generation: a transition writes the
-    /// slot of the generation it publishes, never the one readers of the current state
-    /// use (see `deadline_of`).
-    deadlines: [AtomicU64; 2],
+    /// When an Open state lets a trial start, and when a HalfOpen state's unfinished
+    /// trials send it back to Open, in two slots each, by the low bit of the state's
+    /// generation. A transition writes the slot of the generation it publishes, before
+    /// publishing it. So a caller that read state `g` finds in its slot the deadline of
+    /// `g` or of a later state of the same kind, never an earlier one, with no lock and
+    /// no second look: a later deadline can only make it refuse a call that a decided
+    /// transition is about to refuse anyway, and whatever else it does on a stale state
+    /// (a transition, a trial) checks the state again.
+    open_until: [AtomicU64; 2],
+    half_open_until: [AtomicU64; 2],
     /// Serializes transitions, which are rare: a transition that lost to another must not
     /// write anything, so the check of the current state and the writes go together.
     transitioning: Mutex<()>,
@@ -222,7 +233,8 @@ impl CircuitBreaker {
                 name: name.into(),
                 clock,
                 state: AtomicU64::new(CLOSED),
-                deadlines: [AtomicU64::new(NEVER), AtomicU64::new(NEVER)],
+                open_until: [AtomicU64::new(NEVER), AtomicU64::new(NEVER)],
+                half_open_until: [AtomicU64::new(NEVER), AtomicU64::new(NEVER)],
                 transitioning: Mutex::new(()),
                 opens_in_row: AtomicU32::new(0),
                 trials: AtomicU64::new(Trials::fresh(0).pack()),
@@ -289,9 +301,8 @@ impl CircuitBreaker {
         if st == OPEN {
             // Refusing while open is the other hot path: one clock read, no loop.
             let now = self.inner.clock.now_nanos();
-            if let Some(deadline) = self.deadline_of(word)
-                && now < deadline
-            {
+            let deadline = self.inner.open_until[slot(word)].load(Ordering::Acquire);
+            if now < deadline {
                 let wait = Some(Duration::from_nanos(deadline - now));
                 return Err(self.reject(CircuitState::Open, wait));
             }
@@ -357,30 +368,21 @@ impl CircuitBreaker {
                 CircuitState::ForcedOpen => return Err(self.reject(state, None)),
                 CircuitState::Open => {
                     let now = inner.clock.now_nanos();
-                    if let Some(deadline) = self.deadline_of(word) {
-                        if now < deadline {
-                            let wait = Some(Duration::from_nanos(deadline - now));
-                            return Err(self.reject(state, wait));
-                        }
-                        self.transition(word, CircuitState::HalfOpen);
+                    let deadline = inner.open_until[slot(word)].load(Ordering::Acquire);
+                    if now < deadline {
+                        let wait = Some(Duration::from_nanos(deadline - now));
+                        return Err(self.reject(state, wait));
                     }
+                    self.transition(word, CircuitState::HalfOpen);
                 }
                 CircuitState::HalfOpen => {
-                    let expired = inner.config.max_wait_in_half_open.is_some().then(|| {
-                        let now = inner.clock.now_nanos();
-                        self.deadline_of(word).map(|deadline| now >= deadline)
-                    });
-                    match expired {
-                        // The state moved on while the deadline was read.
-                        Some(None) => {}
-                        Some(Some(true)) => {
-                            self.transition(word, CircuitState::Open);
-                        }
-                        Some(Some(false)) | None => {
-                            if let Some(permit) = self.trial_permit(word) {
-                                return permit;
-                            }
-                        }
+                    if inner.config.max_wait_in_half_open.is_some()
+                        && inner.clock.now_nanos()
+                            >= inner.half_open_until[slot(word)].load(Ordering::Acquire)
+                    {
+                        self.transition(word, CircuitState::Open);
+                    } else if let Some(permit) = self.trial_permit(word) {
+                        return permit;
                     }
                 }
             }
@@ -416,17 +418,6 @@ impl CircuitBreaker {
             kind: PermitKind::Trial,
             settled: false,
         }))
-    }
-
-    /// The deadline that goes with the state word `word`, or `None` when the state has
-    /// moved on since `word` was read (the caller reloads it). Lock-free: a transition
-    /// away from `word` writes the other slot, and the slot of `word` is written again
-    /// only by the transition after that one, which the second state load would see.
-    #[inline]
-    fn deadline_of(&self, word: u64) -> Option<u64> {
-        let inner = &*self.inner;
-        let deadline = inner.deadlines[((word >> 8) & 1) as usize].load(Ordering::Acquire);
-        (inner.state.load(Ordering::Acquire) == word).then_some(deadline)
     }
 
     #[inline]
@@ -653,21 +644,20 @@ impl CircuitBreaker {
                 return false;
             }
             let now = inner.clock.now_nanos();
-            let deadline = match to {
+            match to {
                 CircuitState::Open => {
                     let w = self.wait_for(inner.opens_in_row.load(Ordering::Acquire) + 1);
                     wait = Some(w);
-                    now.saturating_add(nanos(w))
-                }
-                CircuitState::HalfOpen => inner
-                    .config
-                    .max_wait_in_half_open
-                    .map_or(NEVER, |d| now.saturating_add(nanos(d))),
-                _ => NEVER,
-            };
-            match to {
-                CircuitState::Open => {
+                    inner.open_until[slot(next)]
+                        .store(now.saturating_add(nanos(w)), Ordering::Release);
                     inner.opens_in_row.fetch_add(1, Ordering::AcqRel);
+                }
+                CircuitState::HalfOpen => {
+                    let until = inner
+                        .config
+                        .max_wait_in_half_open
+                        .map_or(NEVER, |d| now.saturating_add(nanos(d)));
+                    inner.half_open_until[slot(next)].store(until, Ordering::Release);
                 }
                 CircuitState::Closed => {
                     inner.window.reset();
@@ -676,9 +666,7 @@ impl CircuitBreaker {
                 }
                 _ => {}
             }
-            // The deadline goes into the slot of the new generation before the state is
-            // published, so no caller pairs the new state with an old deadline.
-            inner.deadlines[((next >> 8) & 1) as usize].store(deadline, Ordering::Release);
+            // Published after its deadline (see `open_until`).
             inner.state.store(next, Ordering::Release);
         }
         let from_state = CircuitState::from_u8((from & 0xFF) as u8);

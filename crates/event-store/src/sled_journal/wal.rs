@@ -656,6 +656,34 @@ mod tests {
         Ok(())
     }
 
+    // The search reads the file in 1 MiB chunks: a header cut by a chunk's end is
+    // looked at again in the next chunk.
+    #[test]
+    fn the_search_finds_a_frame_whose_header_straddles_its_read_chunks() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (mut wal, _) = Wal::open(dir.path(), 4 << 20)?;
+        // The search starts 8 bytes into the damaged first frame; its first chunk ends
+        // 1 MiB later, 16 bytes into the second frame's 32-byte header.
+        let search_from = FRAMES_START as usize + ALIGN;
+        let second = search_from + (1 << 20) - 16;
+        let big = vec![7u8; second - FRAMES_START as usize - FRAME_HEADER_LEN];
+        let mut out = Vec::new();
+        push_frame(&mut out, 1, 1, &big);
+        wal.commit(&out, 1, no_checkpoint)?;
+        wal.commit(&frames(&[(2, 2)]), 2, no_checkpoint)?;
+        drop(wal);
+        let path = dir.path().join(FILE_NAME);
+        let mut bytes = std::fs::read(&path)?;
+        bytes[FRAMES_START as usize + 1] ^= 0x01; // the first frame's length
+        std::fs::write(&path, &bytes)?;
+        let err = Wal::open(dir.path(), 4 << 20).err().ok_or("opened")?;
+        assert!(
+            err.to_string().contains(&format!("at byte {second}")),
+            "{err}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn a_log_of_another_format_version_is_an_error() -> TestResult {
         let dir = tempfile::tempdir()?;

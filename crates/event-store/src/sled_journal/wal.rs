@@ -2,11 +2,13 @@
 //! has made it durable.
 //!
 //! sled's own flush is slow to share (each one wakes all of sled's pool threads) and is
-//! not a real fsync (see [`crate::SledFileSync`]). So a `Durable` group is inserted into sled as
-//! usual, then appended to this file, which is synced with `fdatasync`; the group is
-//! acknowledged after that. A *checkpoint* (sled flush plus [`crate::SledFileSync`])
-//! makes sled's copy durable, after which the log starts over; it runs when the log
-//! reaches its capacity, and at open. At open, the groups in the log that sled lost are
+//! not a real fsync (see [`crate::SledFileSync`]). So a `Durable` group is appended to
+//! this file, which is synced with `fdatasync`, while it is inserted into sled as usual
+//! (the sync's wait overlaps the insert); the group is acknowledged after both. A
+//! *checkpoint* (sled flush plus [`crate::SledFileSync`]) makes sled's copy durable,
+//! after which the log starts over; it runs when the log reaches its capacity, after a
+//! failed write, and at open, and never while a group is going into sled (the flush
+//! must include it). At open, the groups in the log that sled lost are
 //! inserted again before anything else reads the journal.
 //!
 //! # Format (all integers big-endian)
@@ -200,37 +202,63 @@ impl Wal {
         Ok((wal, frames))
     }
 
-    /// Whether a commit must do anything for `frames`: they are not empty, or an
-    /// earlier commit failed (groups it left out must be made durable first).
-    pub(super) fn must_commit(&self, frames: &[u8]) -> bool {
-        !frames.is_empty() || self.broken
+    /// Whether an earlier commit failed: the next one must checkpoint (groups it left
+    /// out must be made durable first), whatever its frames.
+    pub(super) fn is_broken(&self) -> bool {
+        self.broken
     }
 
-    /// Appends the frames of the groups `frames` (built with [`push_frame`]), ending at
-    /// position `last`, and syncs the file. The journal commits one frame at a time,
-    /// which telling a torn commit from damage at open relies on (see the module
-    /// docs). When the log is full, or the append fails, or an earlier commit failed,
-    /// runs `checkpoint` (which must make every group written so far durable in sled)
-    /// and starts over after `last` instead.
+    /// Makes the next commit checkpoint: a group whose frame was appended could not be
+    /// written to sled, and its positions will be handed out again.
+    pub(super) fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Appends the frames `frames` (built with [`push_frame`]) and syncs the file. The
+    /// journal commits one frame at a time, which telling a torn commit from damage at
+    /// open relies on (see the module docs). False when the log is full, broken, or
+    /// the write fails (it is broken then): the caller must [`Wal::checkpoint`]
+    /// instead. A failed write may have left part of a frame, which the next frames
+    /// overwrite after the checkpoint.
+    pub(super) fn try_append(&mut self, frames: &[u8]) -> bool {
+        let fits = self.end - FRAMES_START + frames.len() as u64 <= self.capacity;
+        if self.broken || !fits {
+            return false;
+        }
+        let appended = self.append(frames).is_ok();
+        self.broken = !appended;
+        appended
+    }
+
+    /// Runs `checkpoint` (which must make every group written so far durable in sled)
+    /// and starts over after position `last`.
     ///
     /// # Errors
-    /// The I/O error of the checkpoint when the append and the checkpoint both fail;
-    /// the next commit then checkpoints whatever its frames.
+    /// The checkpoint's I/O error; the log stays broken, so the next commit checkpoints
+    /// whatever its frames.
+    pub(super) fn checkpoint(
+        &mut self,
+        last: u64,
+        checkpoint: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<()> {
+        let done = checkpoint().and_then(|()| self.start_over(last));
+        self.broken = done.is_err();
+        done
+    }
+
+    /// [`Wal::try_append`], or else [`Wal::checkpoint`]: a whole commit, as the
+    /// journal makes it in two steps (the append overlapping its sled insert).
+    #[cfg(test)]
     pub(super) fn commit(
         &mut self,
         frames: &[u8],
         last: u64,
         checkpoint: impl FnOnce() -> io::Result<()>,
     ) -> io::Result<()> {
-        let fits = self.end - FRAMES_START + frames.len() as u64 <= self.capacity;
-        if !self.broken && fits && self.append(frames).is_ok() {
+        if self.try_append(frames) {
             return Ok(());
         }
-        // Full, or the file failed us: make sled's copy durable and start over. A failed
-        // append may have left part of a frame, which the next frames overwrite.
-        let done = checkpoint().and_then(|()| self.start_over(last));
-        self.broken = done.is_err();
-        done
+        self.checkpoint(last, checkpoint)
     }
 
     /// Starts over after a checkpoint: a new epoch whose frames follow `base`.

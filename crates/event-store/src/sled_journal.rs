@@ -130,11 +130,12 @@
 //! that no runtime worker is blocked for as long as a large `delete_to` runs.
 //! (Writing the next group while the previous one's commit runs was tried, with sled's
 //! flush and again with the log: the groups halve, the fsyncs double, and it measured
-//! no faster beyond noise, the two cores being busy with the writes.) A commit that reaches the log's capacity checkpoints instead,
-//! which delays its group by a sled flush. If the log cannot be written the leader
-//! checkpoints; if that fails too, the append returns `Storage` although its write may
-//! survive (the next commit checkpoints first): retry it with the same event ids and
-//! expected version, which the journal deduplicates.
+//! no faster beyond noise, the two cores being busy with the writes.) A commit that
+//! reaches the log's capacity checkpoints instead, which delays its group by a sled
+//! flush. If the log cannot be written the leader checkpoints; if that fails too, the
+//! append returns `Storage` although its write may survive (the next commit
+//! checkpoints first): retry it with the same event ids and expected version, which
+//! the journal deduplicates.
 //! A `Durable` journal's `delete_to` returns after a checkpoint, so a crash cannot bring
 //! the deleted events back (from the commit log, or from sled's unsynced state); a
 //! `Buffered` one's waits for no fsync, and until the next flush a crash can.
@@ -1256,11 +1257,16 @@ impl Inner {
         log_broken: bool,
     ) -> Result<(), JournalError> {
         let appended = match log {
-            Some(append) => Some(
-                append
-                    .await
-                    .map_err(|e| JournalError::Storage(format!("commit task failed: {e}")))?,
-            ),
+            Some(append) => match append.await {
+                Ok(appended) => Some(appended),
+                Err(e) => {
+                    // The append may have stopped part way: start the log over.
+                    wal.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .mark_broken();
+                    return Err(JournalError::Storage(format!("commit task failed: {e}")));
+                }
+            },
             None => None,
         };
         {

@@ -101,9 +101,9 @@
 //! measured 10-15 % more appends per second with 64 appenders on a slow disk; should
 //! the insert fail, its appenders are refused and the log starts over before its next
 //! frame, so a crash before that may bring such a refused group back, as the failure
-//! paths below allow.) sled's copy is made durable only
-//! at checkpoints (sled flush, then `fdatasync` of its file and `fsync` of its blob
-//! files, which sled writes without any sync): when the log reaches
+//! paths below allow.) sled's copy is made durable only at checkpoints (sled flush,
+//! then `fdatasync` of its file and `fsync` of its blob files, which sled writes
+//! without any sync): when the log reaches
 //! [`SledConfig::commit_log_bytes`] (default 64 MiB, after which it is reused from the
 //! start) and at open, after the groups sled lost have been inserted again from the
 //! log. The log's format and why reading it stops where it does are in `wal.rs`: two
@@ -542,8 +542,7 @@ impl SledJournal {
         if config.durability == Durability::Buffered && had_log {
             // Replayed and checkpointed by `with_db`: a `Buffered` journal keeps no log.
             let _ = std::fs::remove_file(dir.join(wal::FILE_NAME));
-            crate::sled_sync::sync_dir(dir)
-                .map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
+            crate::sled_sync::sync_dir(dir).map_err(fsync_failed)?;
         }
         Ok(journal)
     }
@@ -1238,7 +1237,7 @@ impl Inner {
         tokio::task::spawn_blocking(move || make_durable(&db, disk.as_deref()))
             .await
             .map_err(|e| JournalError::Storage(format!("flush task failed: {e}")))?
-            .map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
+            .map_err(fsync_failed)?;
         self.flushes.fetch_add(1, Ordering::Relaxed);
         self.durable.fetch_max(target, Ordering::AcqRel);
         Ok(())
@@ -1456,8 +1455,7 @@ impl Inner {
     fn delete_to(&self, stream: &str, sequence: u64) -> Result<(), JournalError> {
         let deleted = self.delete_to_unsynced(stream, sequence)?;
         if deleted && self.wal.is_some() {
-            make_durable(&self.db, self.disk.as_deref())
-                .map_err(|e| JournalError::Storage(format!("fsync failed: {e}")))?;
+            make_durable(&self.db, self.disk.as_deref()).map_err(fsync_failed)?;
             self.flushes.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -1584,13 +1582,17 @@ fn headers(group: &[u8], key: u64) -> Result<Vec<(u64, u64, &str, &str)>, Journa
         .collect()
 }
 
-/// sled's flush, then the syncs it leaves out (see [`SledFileSync`]).
+/// sled's flush, then the syncs it leaves out ([`SledFileSync::flush`]; a temporary
+/// database has none).
 fn make_durable(db: &sled::Db, disk: Option<&SledFileSync>) -> std::io::Result<()> {
-    db.flush().map_err(std::io::Error::other)?;
     match disk {
-        Some(disk) => disk.sync(),
-        None => Ok(()),
+        Some(disk) => disk.flush(db),
+        None => db.flush().map(drop).map_err(std::io::Error::other),
     }
+}
+
+fn fsync_failed(e: std::io::Error) -> JournalError {
+    JournalError::Storage(format!("fsync failed: {e}"))
 }
 
 /// The answers of a group once its commit or flush is over: a failed one turns every

@@ -5,11 +5,12 @@
 //! file's metadata (its length grows as sled writes new segments), so a power loss or
 //! kernel crash can lose what it acknowledged (sled issue #1452). Values that do not fit
 //! in a log segment (a tree node over 128 KiB) go to files under `blobs/`, which sled
-//! writes without any sync. So after a flush that must be durable, call
-//! [`SledFileSync::sync`]: `fdatasync` on sled's log file, and `fsync` on each blob file
-//! not synced yet and then on the `blobs` directory. The journal does (at its
-//! checkpoints and in [`crate::SledJournal::flush`]), and so does the sled snapshot
-//! store after each write.
+//! writes without any sync. So a flush that must be durable is
+//! [`SledFileSync::flush`]: sled's flush, then [`SledFileSync::sync`] (`fdatasync` on
+//! sled's log file, and `fsync` on each blob file not synced yet and then on the
+//! `blobs` directory). The journal flushes so (at its checkpoints and in
+//! [`crate::SledJournal::flush`]), and so does the sled snapshot store after each
+//! write.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -44,8 +45,19 @@ impl SledFileSync {
         })
     }
 
+    /// sled's flush of `tree` (any tree of the database, or the `Db`: it writes all of
+    /// sled's buffers), then [`SledFileSync::sync`]: what the database holds is durable
+    /// when it returns.
+    ///
+    /// # Errors
+    /// The I/O error of the flush or of a sync.
+    pub fn flush(&self, tree: &sled::Tree) -> io::Result<()> {
+        tree.flush().map_err(io::Error::other)?;
+        self.sync()
+    }
+
     /// Makes everything sled has written so far durable. Call after `Db::flush` (or
-    /// `Tree::flush`), which writes sled's buffers.
+    /// `Tree::flush`), which writes sled's buffers; [`SledFileSync::flush`] does both.
     ///
     /// # Errors
     /// The I/O error of a failed sync; what it covered may or may not be durable.

@@ -236,13 +236,12 @@ impl Inner {
     }
 
     fn flush(&self) -> Result<(), SnapshotError> {
-        self.snapshots.flush().map_err(storage)?;
-        if let Some(files) = &self.files {
-            files
-                .sync()
-                .map_err(|e| SnapshotError::Storage(format!("fsync failed: {e}")))?;
+        match &self.files {
+            Some(files) => files
+                .flush(&self.snapshots)
+                .map_err(|e| SnapshotError::Storage(format!("fsync failed: {e}"))),
+            None => self.snapshots.flush().map(drop).map_err(storage),
         }
-        Ok(())
     }
 }
 

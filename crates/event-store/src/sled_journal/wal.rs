@@ -265,15 +265,9 @@ impl Wal {
     pub(super) fn start_over(&mut self, base: u64) -> io::Result<()> {
         let epoch = self.epoch + 1;
         let slot = (epoch % 2) * SLOT_LEN;
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&VERSION.to_be_bytes());
-        header.extend_from_slice(&epoch.to_be_bytes());
-        header.extend_from_slice(&base.to_be_bytes());
-        header.extend_from_slice(&crc32fast::hash(&header).to_be_bytes());
         self.preallocate(FRAMES_START)?;
         self.file.seek(SeekFrom::Start(slot))?;
-        self.file.write_all(&header)?;
+        self.file.write_all(&header(VERSION, epoch, base))?;
         self.file.sync_data()?;
         self.epoch = epoch;
         self.end = FRAMES_START;
@@ -310,6 +304,17 @@ impl Wal {
         self.allocated = target;
         Ok(())
     }
+}
+
+/// A header slot's bytes.
+fn header(version: u32, epoch: u64, base: u64) -> Vec<u8> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&version.to_be_bytes());
+    header.extend_from_slice(&epoch.to_be_bytes());
+    header.extend_from_slice(&base.to_be_bytes());
+    header.extend_from_slice(&crc32fast::hash(&header).to_be_bytes());
+    header
 }
 
 /// The bytes a frame of a `group_len`-byte group takes, padding included.
@@ -532,6 +537,23 @@ mod tests {
         Err(io::Error::other("no checkpoint expected"))
     }
 
+    /// A closed log in a new directory, one commit per entry of `commits` (each a list
+    /// of groups): the directory, the file's path and its bytes.
+    fn written_log(
+        commits: &[&[(u64, u64)]],
+    ) -> Result<(tempfile::TempDir, std::path::PathBuf, Vec<u8>), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (mut wal, _) = Wal::open(dir.path(), 1 << 20)?;
+        for groups in commits {
+            let last = groups.last().map_or(0, |g| g.1);
+            wal.commit(&frames(groups), last, no_checkpoint)?;
+        }
+        drop(wal);
+        let path = dir.path().join(FILE_NAME);
+        let bytes = std::fs::read(&path)?;
+        Ok((dir, path, bytes))
+    }
+
     #[test]
     fn frames_come_back_in_order_after_reopen() -> TestResult {
         let dir = tempfile::tempdir()?;
@@ -548,12 +570,7 @@ mod tests {
 
     #[test]
     fn a_torn_or_damaged_last_frame_ends_the_log() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let (mut wal, _) = Wal::open(dir.path(), 1 << 20)?;
-        wal.commit(&frames(&[(1, 1), (2, 2)]), 2, no_checkpoint)?;
-        drop(wal);
-        let path = dir.path().join(FILE_NAME);
-        let mut bytes = std::fs::read(&path)?;
+        let (dir, path, mut bytes) = written_log(&[&[(1, 1), (2, 2)]])?;
         let second = FRAMES_START as usize + frame_len(b"group 1-1".len());
         bytes[second + FRAME_HEADER_LEN] ^= 0x40;
         std::fs::write(&path, &bytes)?;
@@ -570,12 +587,7 @@ mod tests {
 
     #[test]
     fn damage_with_frames_after_it_is_reported() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let (mut wal, _) = Wal::open(dir.path(), 1 << 20)?;
-        wal.commit(&frames(&[(1, 1), (2, 2), (3, 3)]), 3, no_checkpoint)?;
-        drop(wal);
-        let path = dir.path().join(FILE_NAME);
-        let mut bytes = std::fs::read(&path)?;
+        let (dir, path, mut bytes) = written_log(&[&[(1, 1), (2, 2), (3, 3)]])?;
         // The first frame's group: acknowledged, and two frames follow it.
         bytes[FRAMES_START as usize + FRAME_HEADER_LEN] ^= 0x40;
         std::fs::write(&path, &bytes)?;
@@ -589,14 +601,7 @@ mod tests {
     // frames after it from a reader that follows the chain; the search finds them.
     #[test]
     fn a_damaged_length_or_a_zeroed_frame_with_frames_after_it_is_reported() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let (mut wal, _) = Wal::open(dir.path(), 1 << 20)?;
-        wal.commit(&frames(&[(1, 1)]), 1, no_checkpoint)?;
-        wal.commit(&frames(&[(2, 2)]), 2, no_checkpoint)?;
-        wal.commit(&frames(&[(3, 3)]), 3, no_checkpoint)?;
-        drop(wal);
-        let path = dir.path().join(FILE_NAME);
-        let bytes = std::fs::read(&path)?;
+        let (dir, path, bytes) = written_log(&[&[(1, 1)], &[(2, 2)], &[(3, 3)]])?;
         let second = FRAMES_START as usize + frame_len(b"group 1-1".len());
         let third = second + frame_len(b"group 2-2".len());
         for (what, at, flip) in [
@@ -664,12 +669,7 @@ mod tests {
 
     #[test]
     fn no_valid_header_with_frames_behind_it_is_an_error() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let (mut wal, _) = Wal::open(dir.path(), 1 << 20)?;
-        wal.commit(&frames(&[(1, 1)]), 1, no_checkpoint)?;
-        drop(wal);
-        let path = dir.path().join(FILE_NAME);
-        let mut bytes = std::fs::read(&path)?;
+        let (dir, path, mut bytes) = written_log(&[&[(1, 1)]])?;
         bytes[0] ^= 1;
         bytes[SLOT_LEN as usize] ^= 1;
         std::fs::write(&path, &bytes)?;
@@ -715,14 +715,12 @@ mod tests {
     #[test]
     fn a_log_of_another_format_version_is_an_error() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let mut header = Vec::new();
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&(VERSION - 1).to_be_bytes());
-        header.extend_from_slice(&1u64.to_be_bytes());
-        header.extend_from_slice(&0u64.to_be_bytes());
-        header.extend_from_slice(&crc32fast::hash(&header).to_be_bytes());
         let mut bytes = vec![0u8; 4096];
-        bytes[SLOT_LEN as usize..SLOT_LEN as usize + HEADER_LEN].copy_from_slice(&header);
+        bytes[SLOT_LEN as usize..SLOT_LEN as usize + HEADER_LEN].copy_from_slice(&header(
+            VERSION - 1,
+            1,
+            0,
+        ));
         std::fs::write(dir.path().join(FILE_NAME), &bytes)?;
         let err = Wal::open(dir.path(), 1 << 20).err().ok_or("opened")?;
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);

@@ -1,7 +1,7 @@
 //! bench-compare: Palisade's actor core against ractor, kameo, actix and raw tokio.
 //!
 //! ```text
-//! cargo run --release --manifest-path bench-compare/Cargo.toml -- [--json PATH] [--quick] [--only GROUP]
+//! cargo run --release --manifest-path bench-compare/Cargo.toml -- [--json PATH] [--quick] [--only FILTER]
 //! ```
 //!
 //! Every case does the same work with the same message: a `u64` counter actor that handles
@@ -630,13 +630,14 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--json" => args.json = Some(it.next().ok_or("--json needs a path")?),
             "--quick" => args.quick = true,
-            "--only" => args.only = Some(it.next().ok_or("--only needs a group")?),
+            "--only" => args.only = Some(it.next().ok_or("--only needs a filter")?),
             "--memory" => args.memory = Some(it.next().ok_or("--memory needs a peer")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: bench-compare [--json PATH] [--quick] [--only GROUP]\n\
-                     GROUP matches case-insensitively as a substring of the group name, e.g.\n\
-                     --only tell, --only \"ask round trip\", --only current-thread"
+                    "usage: bench-compare [--json PATH] [--quick] [--only FILTER]\n\
+                     FILTER matches case-insensitively as a substring of \"group: case\", e.g.\n\
+                     --only tell, --only \"ask round trip\", --only current-thread,\n\
+                     --only \"64 appenders: palisade\""
                 );
                 std::process::exit(0);
             }
@@ -773,7 +774,9 @@ fn main() {
     let mut reference: Option<f64> = None;
     for case in cases() {
         if let Some(only) = &only
-            && !case.group.to_lowercase().contains(only.as_str())
+            && !format!("{}: {}", case.group, case.name)
+                .to_lowercase()
+                .contains(only.as_str())
         {
             continue;
         }

@@ -390,6 +390,9 @@ struct Inner {
     /// Held by the appender doing the group's fsync.
     flush_lock: tokio::sync::Mutex<()>,
     flushes: AtomicU64,
+    /// Tests only: group inserts fail while set (sled offers no way to make one fail).
+    #[cfg(test)]
+    fail_inserts: AtomicBool,
     tail: tail::Tail,
 }
 
@@ -617,6 +620,8 @@ impl SledJournal {
             durable: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
             flushes: AtomicU64::new(0),
+            #[cfg(test)]
+            fail_inserts: AtomicBool::new(false),
             tail: tail::Tail::new(config.max_memory_events),
         };
         inner.recover(frames)?;
@@ -911,11 +916,7 @@ impl Inner {
                 wal::push_frame(&mut frame, first_position, position, &group);
                 thread.append(frame)
             });
-            let wrote = self
-                .events
-                .insert(first_position.to_be_bytes(), group.as_slice())
-                .map(|_| ())
-                .map_err(storage);
+            let wrote = self.insert_group(first_position, &group);
             w.log_broken = wrote.is_err() && w.log.is_some();
             wrote
         };
@@ -972,6 +973,18 @@ impl Inner {
             }
         }
         (answers, ticket)
+    }
+
+    /// Inserts a group under its key.
+    fn insert_group(&self, key: u64, group: &[u8]) -> Result<(), JournalError> {
+        #[cfg(test)]
+        if self.fail_inserts.load(Ordering::Relaxed) {
+            return Err(JournalError::Storage("insert failed (injected)".to_owned()));
+        }
+        self.events
+            .insert(key.to_be_bytes(), group)
+            .map(|_| ())
+            .map_err(storage)
     }
 
     /// Checks one request against the stream's head and the recent ids, and adds its
@@ -1942,6 +1955,61 @@ mod tests {
         let (result, journal) = released;
         assert_eq!(result??.first_sequence, 1);
         drop(journal);
+        Ok(())
+    }
+
+    /// A `Durable` group whose frame went into the commit log but whose sled insert
+    /// failed: its appender is refused, the positions are handed out again, and the
+    /// log starts over before its next frame, so that a reopen neither brings the
+    /// refused group back nor finds the log's frames out of chain.
+    #[tokio::test]
+    async fn a_group_refused_after_its_log_append_stays_out()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let config = || SledConfig::default().durability(Durability::Durable);
+        let event = |id: &str| NewEvent::new(id, EventType::StateChanged, id.as_bytes().to_vec());
+        let journal = SledJournal::open(dir.path(), config())?;
+        journal
+            .append("s", ExpectedVersion::NoStream, vec![event("e-1")])
+            .await?;
+        let flushes = journal.flush_count();
+        journal.inner.fail_inserts.store(true, Ordering::Relaxed);
+        let refused = journal
+            .append("s", ExpectedVersion::Exact(1), vec![event("refused")])
+            .await;
+        assert!(
+            matches!(refused, Err(JournalError::Storage(_))),
+            "{refused:?}"
+        );
+        journal.inner.fail_inserts.store(false, Ordering::Relaxed);
+        // The same positions again; the retry of the refused id is written, not
+        // taken for a duplicate.
+        let retried = journal
+            .append("s", ExpectedVersion::Exact(1), vec![event("refused")])
+            .await?;
+        assert_eq!((retried.first_sequence, retried.deduplicated), (2, false));
+        // That commit checkpointed (the log was broken): sled's flush made it durable.
+        assert!(journal.flush_count() > flushes);
+        journal
+            .append("s", ExpectedVersion::Exact(2), vec![event("e-3")])
+            .await?;
+        drop(journal);
+
+        let journal = SledJournal::open(dir.path(), config())?;
+        let ids: Vec<_> = journal
+            .read_stream("s", 1, u64::MAX, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|e| (e.sequence, e.position, e.id))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                (1, 1, "e-1".to_owned()),
+                (2, 2, "refused".to_owned()),
+                (3, 3, "e-3".to_owned())
+            ]
+        );
         Ok(())
     }
 

@@ -35,6 +35,10 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// The journal's directory is held by another open journal, in this process or
+    /// another (an embedded database allows one at a time). Holds the directory.
+    #[error("the journal at {0} is in use by another open journal")]
+    InUse(String),
     /// The storage backend failed (I/O, the database).
     #[error("storage failure: {0}")]
     Storage(String),

@@ -161,7 +161,7 @@ use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
 use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec};
-use crate::sled_sync::SledFileSync;
+use crate::sled_sync::{SledFileSync, is_in_use, open_db};
 
 mod group;
 mod index;
@@ -509,29 +509,24 @@ impl SledJournal {
     /// `dedup_window` events.
     ///
     /// # Errors
-    /// `Storage` when the config is invalid or sled cannot open the directory (for
-    /// instance another process holds it); `Corrupt` when the journal's metadata is
-    /// unreadable.
+    /// `InUse` when another open journal (in this process or another) holds the
+    /// directory; `Storage` when the config is invalid or sled cannot open the
+    /// directory otherwise; `Corrupt` when the journal's metadata or commit log is
+    /// damaged.
     ///
     /// A directory closed a moment ago can still be locked by sled's background threads
     /// finishing their last log write; open retries for up to a second before it
-    /// reports the lock as `Storage` (so a second open of a directory in use takes that
-    /// second to fail).
+    /// reports `InUse` (so a second open of a directory in use takes that second to
+    /// fail).
     pub fn open(path: impl AsRef<Path>, config: SledConfig) -> Result<Self, JournalError> {
-        let sled_config = config.sled_config()?.path(path.as_ref());
-        let mut wait = std::time::Duration::from_millis(1);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        let db = loop {
-            match sled_config.open() {
-                Ok(db) => break db,
-                Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(storage(e)),
-            }
-        };
         let dir = path.as_ref();
+        let db = open_db(&config.sled_config()?.path(dir)).map_err(|e| {
+            if is_in_use(&e) {
+                JournalError::InUse(dir.display().to_string())
+            } else {
+                storage(e)
+            }
+        })?;
         let disk = SledFileSync::open(dir).map_err(|e| {
             JournalError::Storage(format!("cannot open sled's files for syncing: {e}"))
         })?;
@@ -1754,11 +1749,6 @@ fn corrupt_structure(stream: &str, reason: &str) -> JournalError {
         sequence: 0,
         reason: reason.to_owned(),
     }
-}
-
-/// Whether sled could not open a directory because its lock is held.
-fn is_locked(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
 fn storage(e: sled::Error) -> JournalError {

@@ -102,6 +102,34 @@ impl SledFileSync {
     }
 }
 
+/// Opens the sled database that `config` names. A directory closed a moment ago can
+/// still be locked by sled's threads finishing their last write, so while the
+/// directory's lock is held this retries, for up to a second, before it gives up (a
+/// directory that another open database holds takes that second to fail).
+///
+/// # Errors
+/// sled's error; [`is_in_use`] tells a directory held by another open database from
+/// other failures.
+pub fn open_db(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut wait = std::time::Duration::from_millis(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match config.open() {
+            Err(e) if is_in_use(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(50));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Whether sled could not open a directory because another open database (in this
+/// process or another) holds its lock.
+pub fn is_in_use(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 /// `fsync` on a directory, which makes the entries created in it durable. Only on
 /// Unix: Windows cannot open a directory as a file, and NTFS journals its entries.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {

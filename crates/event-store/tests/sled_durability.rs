@@ -545,3 +545,22 @@ async fn heads_persisted_by_index_rounds_are_read_back_from_the_store() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_directory_held_by_an_open_journal_is_reported_as_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = SledJournal::open(dir.path(), durable()).expect("open");
+    let second = SledJournal::open(dir.path(), durable());
+    assert!(
+        matches!(&second, Err(JournalError::InUse(path)) if path == &dir.path().display().to_string()),
+        "{second:?}"
+    );
+    // The first is untouched, and once it is closed the directory opens again.
+    first
+        .append("s", ExpectedVersion::NoStream, evs("s", 1))
+        .await
+        .expect("append");
+    drop(first);
+    let again = SledJournal::open(dir.path(), durable()).expect("reopen");
+    assert_eq!(again.highest_sequence("s").await.expect("highest"), 1);
+}

@@ -8,6 +8,10 @@ pub enum SnapshotError {
     /// The storage backend failed.
     #[error("snapshot storage failure: {0}")]
     Storage(String),
+    /// The store's directory is held by another open store, in this process or another
+    /// (an embedded database allows one at a time). Holds the directory.
+    #[error("the snapshot store at {0} is in use by another open store")]
+    InUse(String),
     /// A stored snapshot record could not be read (bad format, bad checksum).
     #[error("corrupt snapshot of {actor_id} at {sequence}: {reason}")]
     Corrupt {

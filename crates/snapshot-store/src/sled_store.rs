@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use palisade_event_store::SledFileSync;
+use palisade_event_store::sled_sync::{is_in_use, open_db};
 
 use crate::error::SnapshotError;
 use crate::record;
@@ -69,14 +70,20 @@ impl SledSnapshotStore {
     /// Opens (or creates) the store in the directory `path`.
     ///
     /// # Errors
-    /// `Storage` when sled cannot open the database (for example, another process holds
-    /// it).
+    /// `InUse` when another open store (in this process or another) holds the
+    /// directory (after up to a second of retries, as a store closed a moment ago may
+    /// still hold it; see [`palisade_event_store::sled_sync::open_db`]); `Storage`
+    /// when sled cannot open the database otherwise.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SnapshotError> {
-        let db = sled::Config::new()
-            .path(path.as_ref())
-            .open()
-            .map_err(storage)?;
-        let files = SledFileSync::open(path.as_ref()).map_err(|e| {
+        let dir = path.as_ref();
+        let db = open_db(&sled::Config::new().path(dir)).map_err(|e| {
+            if is_in_use(&e) {
+                SnapshotError::InUse(dir.display().to_string())
+            } else {
+                storage(e)
+            }
+        })?;
+        let files = SledFileSync::open(dir).map_err(|e| {
             SnapshotError::Storage(format!("cannot open sled's files for syncing: {e}"))
         })?;
         SledSnapshotStore::with_db(db, Some(files))
@@ -335,6 +342,19 @@ impl SnapshotStore for SledSnapshotStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_held_by_an_open_store_is_reported_as_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = SledSnapshotStore::open(dir.path()).expect("open");
+        let second = SledSnapshotStore::open(dir.path());
+        assert!(
+            matches!(&second, Err(SnapshotError::InUse(path)) if path == &dir.path().display().to_string()),
+            "{second:?}"
+        );
+        drop(first);
+        assert!(SledSnapshotStore::open(dir.path()).is_ok());
+    }
 
     #[test]
     fn keys_of_one_actor_never_fall_in_another_actors_range() {

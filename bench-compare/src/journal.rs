@@ -5,10 +5,11 @@
 //!
 //! Groups (the first row of each is its reference):
 //! - `journal (sled)`: one 256-byte value per operation, no fsync. Raw: `Tree::insert`
-//!   with an increasing 8-byte key. Palisade: `Journal::append` of one 256-byte event
-//!   with `Durability::Buffered` (one insert per append: the group holding the record;
-//!   every 4,096 events an index round persists the stream index, and its cost is in
-//!   the figure).
+//!   with an increasing 8-byte key; and, as the limit of gathering inserts, one insert
+//!   of an 8 KiB value per 32 payloads, per payload. Palisade: `Journal::append` of one
+//!   256-byte event with `Durability::Buffered` (the record joins the pending group,
+//!   inserted into sled once it holds 8 KiB, about 21 records; every 4,096 events an
+//!   index round persists the stream index, and its cost is in the figure).
 //! - `journal durable, 64 appenders`: per acknowledged, fsynced append. Reference: raw
 //!   sled, one insert then `Db::flush` each, serialized (no group commit); sled's flush
 //!   uses `sync_file_range`, which does not survive a power loss. Second row: the same
@@ -139,6 +140,28 @@ pub fn raw_insert(cfg: &Config) -> Result<f64, String> {
     measure(cfg, APPENDS_PER_REP, |reps| {
         let start = Instant::now();
         for _ in 0..reps * APPENDS_PER_REP {
+            key += 1;
+            tree.insert(key.to_be_bytes(), value.as_slice())
+                .map_err(err)?;
+        }
+        Ok(start.elapsed())
+    })
+}
+
+/// Payloads per value in the batched raw case: 8 KiB values, the size at which the
+/// journal inserts its pending `Buffered` group.
+const PAYLOADS_PER_VALUE: u64 = 32;
+
+/// Raw sled, the physical limit of gathering inserts: one insert of an 8 KiB value
+/// (32 payloads of 256 bytes) under an increasing key, per 256-byte payload.
+pub fn raw_insert_batched(cfg: &Config) -> Result<f64, String> {
+    let db = temporary_sled()?;
+    let tree = db.open_tree("events").map_err(err)?;
+    let value = vec![b'x'; PAYLOAD_BYTES * PAYLOADS_PER_VALUE as usize];
+    let mut key = 0u64;
+    measure(cfg, PAYLOADS_PER_VALUE, |reps| {
+        let start = Instant::now();
+        for _ in 0..reps {
             key += 1;
             tree.insert(key.to_be_bytes(), value.as_slice())
                 .map_err(err)?;

@@ -489,6 +489,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             JOURNAL,
+            "raw sled insert, 8 KiB values (per 256 B)",
+            NsPerOp,
+            sync(journal::raw_insert_batched),
+        ),
+        case(
+            JOURNAL,
             "palisade Buffered append (256 B)",
             NsPerOp,
             mt(journal::buffered_append),

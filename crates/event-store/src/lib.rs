@@ -29,7 +29,7 @@
 //! ## Durability
 //! | mode | an append is acknowledged | a crash can lose |
 //! |---|---|---|
-//! | [`Durability::Buffered`] | after the write, before fsync | acknowledged appends of the last `flush_every_ms` (500 ms by default); a batch is kept or lost whole |
+//! | [`Durability::Buffered`] | after the write, before fsync | acknowledged appends of the last `flush_every_ms` (500 ms by default) plus 1 ms; a batch is kept or lost whole |
 //! | [`Durability::Durable`] (default for `open`) | after fsync; concurrent appenders share one fsync (group commit) | nothing acknowledged |
 //!
 //! ```

@@ -71,9 +71,16 @@
 //! A `Buffered` append is written on the appending task itself: when nobody else is
 //! writing it takes the writer, writes its group and returns (no queue, no channel);
 //! otherwise it queues and whoever holds the writer writes it with the next group.
-//! sled writes into memory buffers and its own threads write them to disk, so an
-//! insert blocks for microseconds, not for I/O (except when sled's buffers are full
-//! and it waits for the disk). `Durable` appends are written by the commit leader
+//! Its group joins the journal's *pending group*, which goes into sled as one insert
+//! once it holds 8 KiB, before anything reads sled (every read, `delete_to`, index
+//! round and flush stores it first; reads of the hot tail need no sled), when the
+//! journal is dropped, and at the latest 1 ms after it was started, by the journal's
+//! stage thread: a sled insert costs about as much for twenty records as for one
+//! (0.85 µs a record in 8 KiB groups against 6.5 µs alone, measured here), which
+//! makes a `Buffered` append several times faster than one sled insert (see
+//! `pending.rs` and `docs/benchmarks.md`). sled writes into memory buffers and its
+//! own threads write them to disk, so an insert blocks for microseconds, not for I/O
+//! (except when sled's buffers are full and it waits for the disk). `Durable` appends are written by the commit leader
 //! (below). Reads, `delete_to` and checkpoints run on tokio's blocking pool, and the
 //! commit log's appends on a thread of the journal's own: they may page records in or
 //! wait for the disk.
@@ -82,11 +89,14 @@
 //!
 //! | [`Durability`] | an append returns            | a crash (power loss, kernel panic) loses                                    |
 //! |----------------|------------------------------|-----------------------------------------------------------------------------|
-//! | `Buffered`     | once written to sled's memory | acknowledged appends of up to the last `flush_every_ms` (default 500 ms)   |
+//! | `Buffered`     | once in the pending group (below) | acknowledged appends of up to the last `flush_every_ms` (default 500 ms) plus 1 ms |
 //! | `Durable`      | once in the commit log, `fdatasync`ed | nothing acknowledged                                               |
 //!
 //! With `Buffered`, a crash of the process alone can lose as much as a power loss:
-//! sled keeps recent writes in its own buffers until it flushes them. In both modes a
+//! sled keeps recent writes in its own buffers until it flushes them, and the pending
+//! group is in the journal's memory for up to 1 ms before that. Should its insert
+//! fail, it stays pending (the append that filled it is refused, and reads report the
+//! failure) until an insert succeeds. In both modes a
 //! batch is lost whole or kept whole, never in part, and what survives is a prefix of
 //! the acknowledged appends (sled recovers a prefix of its log, and the commit log
 //! fills in the groups after it).
@@ -167,6 +177,7 @@ mod group;
 mod index;
 mod keys;
 mod log_thread;
+mod pending;
 mod tail;
 mod wal;
 use index::{Run, Unindexed};
@@ -205,7 +216,8 @@ pub struct SledConfig {
     /// sled's page cache, in bytes. Default 64 MiB.
     pub cache_capacity: u64,
     /// How often sled flushes in the background, in milliseconds (at least 1). Bounds
-    /// what `Buffered` can lose. Default 500.
+    /// what `Buffered` can lose (with the 1 ms a pending group may wait for its
+    /// insert). Default 500.
     pub flush_every_ms: u64,
     /// The hot tail: this many of the most recent events are kept in memory and serve
     /// stream reads that fall entirely inside it (a subscriber keeping up, an actor
@@ -383,6 +395,11 @@ struct Inner {
     deletes: RwLock<()>,
     /// The highest position written.
     last_position: AtomicU64,
+    /// `Buffered`: the group of acknowledged appends not yet in sled (`pending.rs`).
+    pending: Arc<pending::Pending>,
+    /// The highest position inserted into sled. Reads go no further: positions after
+    /// it were staged after the read stored the pending group.
+    stored: AtomicU64,
     /// Groups written since open; a write's ticket is this count just after it.
     committed: AtomicU64,
     /// Tickets up to this one are fsynced.
@@ -413,6 +430,38 @@ struct Writer {
 /// false when the leader must checkpoint instead (closed: the thread is gone, and the
 /// append may have stopped part way).
 type LogAppend = oneshot::Receiver<bool>;
+
+/// Starts the thread that stores a `Buffered` journal's pending group at most
+/// [`pending::STAGE_DELAY`] after it was staged. It holds the journal only while it
+/// stores, and ends once the journal is dropped.
+fn spawn_stage_thread(inner: &Arc<Inner>) -> Result<(), JournalError> {
+    let journal = Arc::downgrade(inner);
+    let pending = Arc::clone(&inner.pending);
+    std::thread::Builder::new()
+        .name("palisade-journal-stage".to_owned())
+        .spawn(move || {
+            while pending.wait_for_staged() {
+                let Some(inner) = journal.upgrade() else {
+                    return;
+                };
+                if let Err(e) = inner.store_pending() {
+                    // Kept pending; the next read or append reports the failure.
+                    tracing::warn!(error = %e, "cannot store the pending appends in sled");
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| JournalError::Storage(format!("cannot start the journal's stage thread: {e}")))
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.store_pending() {
+            tracing::error!(error = %e, "acknowledged appends could not be stored at close");
+        }
+        self.pending.close();
+    }
+}
 
 /// What an appender is told.
 type Answer = Result<AppendResult, JournalError>;
@@ -611,6 +660,8 @@ impl SledJournal {
             unindexed: RwLock::new(Unindexed::default()),
             deletes: RwLock::new(()),
             last_position: AtomicU64::new(0),
+            pending: Arc::default(),
+            stored: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
@@ -636,9 +687,11 @@ impl SledJournal {
                 inner.log_thread = Some(thread);
             }
         }
-        Ok(SledJournal {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        if inner.durability == Durability::Buffered {
+            spawn_stage_thread(&inner)?;
+        }
+        Ok(SledJournal { inner })
     }
 
     /// How many stream reads the hot in-memory tail has served since open.
@@ -902,6 +955,11 @@ impl Inner {
         }
         let wrote = if group.is_empty() {
             Ok(())
+        } else if self.durability == Durability::Buffered {
+            self.pending
+                .stage(first_position, position, &group, |first, last, group| {
+                    self.insert_stored(first, last, group)
+                })
         } else {
             // The group's frame goes to the commit log on the log's thread while the
             // group goes into sled here: the fsync's wait overlaps the insert. The
@@ -911,7 +969,7 @@ impl Inner {
                 wal::push_frame(&mut frame, first_position, position, &group);
                 thread.append(frame)
             });
-            let wrote = self.insert_group(first_position, &group);
+            let wrote = self.insert_stored(first_position, position, &group);
             w.log_broken = wrote.is_err() && w.log.is_some();
             wrote
         };
@@ -970,16 +1028,24 @@ impl Inner {
         (answers, ticket)
     }
 
-    /// Inserts a group under its key.
-    fn insert_group(&self, key: u64, group: &[u8]) -> Result<(), JournalError> {
+    /// Inserts the group of positions `first..=last` under its key.
+    fn insert_stored(&self, first: u64, last: u64, group: &[u8]) -> Result<(), JournalError> {
         #[cfg(test)]
         if self.fail_inserts.load(Ordering::Relaxed) {
             return Err(JournalError::Storage("insert failed (injected)".to_owned()));
         }
         self.events
-            .insert(key.to_be_bytes(), group)
-            .map(|_| ())
-            .map_err(storage)
+            .insert(first.to_be_bytes(), group)
+            .map_err(storage)?;
+        self.stored.fetch_max(last, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Inserts the pending `Buffered` group, if any. Whatever reads sled (or flushes
+    /// it) calls this first, so that it finds every acknowledged append.
+    fn store_pending(&self) -> Result<(), JournalError> {
+        self.pending
+            .store(|first, last, group| self.insert_stored(first, last, group))
     }
 
     /// Checks one request against the stream's head and the recent ids, and adds its
@@ -1096,6 +1162,8 @@ impl Inner {
     /// Persists the in-memory part of the stream index, the heads and `indexed_to` in
     /// one transaction. Called as the writer.
     fn index_round(&self, w: &Writer) -> Result<(), JournalError> {
+        // `indexed_to` must not run ahead of sled's groups.
+        self.store_pending()?;
         let mut u = self.write_unindexed();
         if u.runs.is_empty() {
             return Ok(());
@@ -1181,6 +1249,7 @@ impl Inner {
         // just read: `last` is the highest position ever handed out.
         w.last_position = last;
         self.last_position.store(last, Ordering::Release);
+        self.stored.store(last, Ordering::Release);
         // The newest ids, newest first.
         let mut newest = Vec::new();
         for entry in self.events.iter().rev() {
@@ -1247,6 +1316,8 @@ impl Inner {
         // Tickets are taken after their insert, so every write up to `target` is in
         // sled's log before this flush starts.
         let target = self.committed.load(Ordering::Acquire);
+        // `Buffered`: the groups of those tickets go into sled first (an insert, not I/O).
+        self.store_pending()?;
         // Not sled's `flush_async`: its pool thread keeps the database open a moment
         // after answering, so that dropping the journal right after an append would
         // leave the directory locked. A blocking task drops its clone before it returns.
@@ -1378,8 +1449,13 @@ impl Inner {
         if from > to || max == 0 {
             return Ok(Vec::new());
         }
+        self.store_pending()?;
         let _no_deletes = self.deletes.read().unwrap_or_else(PoisonError::into_inner);
-        let wanted = self.stream_positions(stream, from, to, max)?;
+        let mut wanted = self.stream_positions(stream, from, to, max)?;
+        // Positions staged since the pending group was stored belong to appends that
+        // ran alongside this read: it is taken as having come first.
+        let stored = self.stored.load(Ordering::Acquire);
+        wanted.retain(|&(_, position)| position <= stored);
         let mut out = Vec::with_capacity(wanted.len());
         let mut cursor = Cursor::new(&self.events);
         for (sequence, position) in wanted {
@@ -1412,6 +1488,7 @@ impl Inner {
         if max == 0 {
             return Ok(out);
         }
+        self.store_pending()?;
         let start = group_start(&self.events, from_position)?;
         for entry in self.events.range(start.to_be_bytes()..) {
             let (key, value) = entry.map_err(storage)?;
@@ -2000,6 +2077,93 @@ mod tests {
                 (3, 3, "e-3".to_owned())
             ]
         );
+        Ok(())
+    }
+
+    /// A `Buffered` journal without a tail, so that every read goes to sled.
+    fn buffered_without_tail(dedup_window: usize) -> Result<SledJournal, JournalError> {
+        SledJournal::temporary_with(
+            SledConfig::default()
+                .durability(Durability::Buffered)
+                .max_memory_events(0)
+                .dedup_window(dedup_window),
+        )
+    }
+
+    fn flow_event(id: &str) -> NewEvent {
+        NewEvent::new(id, EventType::StateChanged, id.as_bytes().to_vec()).correlation("flow")
+    }
+
+    #[tokio::test]
+    async fn every_read_finds_the_appends_still_pending() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let journal = buffered_without_tail(1_000)?;
+        journal
+            .append(
+                "s",
+                ExpectedVersion::NoStream,
+                vec![flow_event("e-1"), flow_event("e-2")],
+            )
+            .await?;
+        let ids = |events: Vec<Event>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        let both = vec!["e-1".to_owned(), "e-2".to_owned()];
+        assert_eq!(ids(journal.read_stream("s", 1, 2, 10).await?), both);
+        journal
+            .append("s", ExpectedVersion::Exact(2), vec![flow_event("e-3")])
+            .await?;
+        assert_eq!(journal.read_all(3, 10).await?.len(), 1);
+        journal
+            .append("s", ExpectedVersion::Exact(3), vec![flow_event("e-4")])
+            .await?;
+        assert_eq!(journal.read_correlation("flow", 0, 10).await?.len(), 4);
+        journal
+            .append("s", ExpectedVersion::Exact(4), vec![flow_event("e-5")])
+            .await?;
+        journal.delete_to("s", 4).await?;
+        assert_eq!(
+            ids(journal.read_stream("s", 1, 10, 10).await?),
+            vec!["e-5".to_owned()]
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn retries_of_pending_appends_are_recognised() -> Result<(), Box<dyn std::error::Error>> {
+        // Through the id window (which confirms a candidate by reading it back) ...
+        let journal = buffered_without_tail(1_000)?;
+        journal
+            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
+            .await?;
+        let retry = journal
+            .append("s", ExpectedVersion::Any, vec![flow_event("e-1")])
+            .await?;
+        assert!(retry.deduplicated);
+        // ... and without it, by the expected version (which reads the stream).
+        let journal = buffered_without_tail(0)?;
+        journal
+            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
+            .await?;
+        let retry = journal
+            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
+            .await?;
+        assert!(retry.deduplicated);
+        Ok(())
+    }
+
+    /// The stage thread stores a pending group that nothing else would (no read, not
+    /// full). Waits for it, up to 10 s: a bound on a wait, not on its speed.
+    #[tokio::test]
+    async fn the_stage_thread_stores_a_lone_pending_append()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let journal = buffered_without_tail(1_000)?;
+        journal
+            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
+            .await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while journal.inner.stored.load(Ordering::Acquire) < 1 {
+            assert!(std::time::Instant::now() < deadline, "never stored");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         Ok(())
     }
 

@@ -205,16 +205,6 @@ async fn records_of_either_codec_read_back_after_switching() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_open_of_the_same_directory_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let _first = SledJournal::open(dir.path(), durable()).expect("open");
-    assert!(matches!(
-        SledJournal::open(dir.path(), durable()),
-        Err(JournalError::Storage(_))
-    ));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recent_reads_come_from_the_hot_tail_and_match_the_store() {
     let config = SledConfig::default()
         .durability(Durability::Buffered)

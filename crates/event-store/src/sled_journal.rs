@@ -2129,24 +2129,21 @@ mod tests {
 
     #[tokio::test]
     async fn retries_of_pending_appends_are_recognised() -> Result<(), Box<dyn std::error::Error>> {
-        // Through the id window (which confirms a candidate by reading it back) ...
-        let journal = buffered_without_tail(1_000)?;
-        journal
-            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
-            .await?;
-        let retry = journal
-            .append("s", ExpectedVersion::Any, vec![flow_event("e-1")])
-            .await?;
-        assert!(retry.deduplicated);
-        // ... and without it, by the expected version (which reads the stream).
-        let journal = buffered_without_tail(0)?;
-        journal
-            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
-            .await?;
-        let retry = journal
-            .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
-            .await?;
-        assert!(retry.deduplicated);
+        // Through the id window (which confirms a candidate by reading it back), and
+        // without it, by the expected version (which reads the stream).
+        for (window, retried_with) in [
+            (1_000, ExpectedVersion::Any),
+            (0, ExpectedVersion::NoStream),
+        ] {
+            let journal = buffered_without_tail(window)?;
+            journal
+                .append("s", ExpectedVersion::NoStream, vec![flow_event("e-1")])
+                .await?;
+            let retry = journal
+                .append("s", retried_with, vec![flow_event("e-1")])
+                .await?;
+            assert!(retry.deduplicated, "window {window}");
+        }
         Ok(())
     }
 

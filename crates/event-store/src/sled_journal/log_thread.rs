@@ -96,18 +96,12 @@ impl Drop for LogThread {
 mod tests {
     use super::*;
     use crate::sled_journal::wal::push_frame;
+    use crate::sled_journal::wal::tests::frames;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn frame(first: u64, last: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        push_frame(
-            &mut out,
-            first,
-            last,
-            format!("group {first}-{last}").as_bytes(),
-        );
-        out
+        frames(&[(first, last)])
     }
 
     #[test]

@@ -510,13 +510,14 @@ fn frames_area_is_blank(file: &mut File, allocated: u64) -> io::Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::strategy::Strategy;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-    fn frames(groups: &[(u64, u64)]) -> Vec<u8> {
+    /// The frames of `groups` (first, last position), each group's bytes naming them.
+    pub(in crate::sled_journal) fn frames(groups: &[(u64, u64)]) -> Vec<u8> {
         let mut out = Vec::new();
         for &(first, last) in groups {
             push_frame(

@@ -192,8 +192,10 @@ const SEEK_AFTER: u64 = 32;
 /// When an append is acknowledged relative to the fsync that makes it survive a crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Durability {
-    /// Acknowledged before fsync; sled flushes every `flush_every_ms`. A crash loses up
-    /// to that interval of acknowledged appends. Fastest.
+    /// Acknowledged before fsync, and before the insert into sled (appends gather into
+    /// a pending group, inserted within about 1 ms); sled flushes every
+    /// `flush_every_ms`. A crash loses up to that interval, plus that 1 ms, of
+    /// acknowledged appends. Fastest.
     Buffered,
     /// Acknowledged after `fdatasync` of the commit log, with group commit. A crash
     /// (process, kernel or power) loses no acknowledged append.
@@ -710,7 +712,7 @@ impl SledJournal {
     /// concurrent callers). Useful with `Buffered` durability before a planned stop.
     ///
     /// # Errors
-    /// `Storage` when the fsync fails.
+    /// `Storage` when the pending `Buffered` group cannot be inserted or the fsync fails.
     pub async fn flush(&self) -> Result<(), JournalError> {
         let ticket = self.inner.committed.load(Ordering::Acquire);
         self.inner.wait_durable(ticket).await

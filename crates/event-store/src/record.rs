@@ -317,6 +317,24 @@ impl RecordCodec {
     }
 }
 
+/// Whether the record `bytes` may hold a string field equal to `needle`: false only
+/// when the record is whole (its frame checks, magic and version included) and its
+/// body, bincode without compression (which stores strings as their own bytes), does
+/// not contain `needle` anywhere. A scan for one field value (a correlation id) skips
+/// decoding the records this rules out; any other record, a damaged one included, is
+/// decoded as usual, so damage is still reported. Costs the CRC32 and a byte search
+/// (`needle` is built once per scan).
+pub(crate) fn may_contain(bytes: &[u8], needle: &memchr::memmem::Finder<'_>) -> bool {
+    let Ok((head, body)) = unframe(bytes) else {
+        return true;
+    };
+    let plain_bincode = head[..4] == MAGIC
+        && head[4] == FORMAT_VERSION
+        && head[5] == Codec::Bincode.tag()
+        && head[6] == 0;
+    !plain_bincode || needle.find(body).is_some()
+}
+
 /// Decompresses a body, allocating only what its frame header declares (at most
 /// `MAX_BODY_SIZE`): our writer always records the size, so a frame without one is
 /// refused rather than given a 64 MiB buffer on trust.
@@ -355,6 +373,7 @@ fn decode_body(codec: Codec, body: &[u8]) -> Result<Event, RecordError> {
 mod tests {
     use super::*;
     use crate::event::{EventType, NewEvent};
+    use memchr::memmem::Finder;
     use proptest::prelude::*;
 
     fn event(payload_len: usize) -> Event {
@@ -372,6 +391,52 @@ mod tests {
 
     fn flags_of(record: &[u8]) -> u8 {
         record[6]
+    }
+
+    #[test]
+    fn may_contain_rules_out_only_whole_plain_bincode_records_without_the_bytes() {
+        let e = event(10);
+        let record = RecordCodec::default().encode(&e).expect("encode");
+        let (found, absent) = (Finder::new(b"c-9"), Finder::new(b"c-10"));
+        assert!(may_contain(&record, &found));
+        assert!(!may_contain(&record, &absent));
+        // JSON, compressed or damaged records are never ruled out.
+        let json = RecordCodec::new(Codec::Json).encode(&e).expect("encode");
+        assert!(may_contain(&json, &absent));
+        let compressed = RecordCodec::default()
+            .with_compress_above(0)
+            .encode(&event(1_000))
+            .expect("encode");
+        assert_eq!(flags_of(&compressed), FLAG_ZSTD);
+        assert!(may_contain(&compressed, &absent));
+        let mut damaged = record.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        assert!(may_contain(&damaged, &absent));
+    }
+
+    proptest! {
+        /// No false negative: a record whose event carries the correlation id is never
+        /// ruled out, whatever the id, codec and compression.
+        #[test]
+        fn may_contain_never_rules_out_a_match(
+            correlation in ".{0,12}",
+            other in ".{0,12}",
+            json in any::<bool>(),
+            compress in any::<bool>(),
+        ) {
+            let codec = RecordCodec::new(if json { Codec::Json } else { Codec::Bincode })
+                .with_compress_above(if compress { 0 } else { usize::MAX });
+            let e = NewEvent::new("e-1", EventType::StateChanged, other.clone().into_bytes())
+                .correlation(correlation.clone())
+                .into_event("s", 1, 1, 0);
+            let record = codec.encode(&e).expect("encode");
+            prop_assert!(may_contain(&record, &Finder::new(correlation.as_bytes())));
+            let decoded = RecordCodec::decode(&record).expect("decode");
+            if decoded.correlation_id.as_deref() == Some(other.as_str()) {
+                prop_assert!(may_contain(&record, &Finder::new(other.as_bytes())));
+            }
+        }
     }
 
     #[test]

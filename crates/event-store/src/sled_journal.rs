@@ -44,9 +44,10 @@
 //! whose checksum holds and whose body lacks those bytes is ruled out by a SIMD byte
 //! search (`memchr`), which made a scan of 100,000 events for 100 of them 201 ns per
 //! event against 530–610 ns decoding every one (JSON and compressed records are always
-//! decoded; a damaged record always is, and is reported). `read_stream` takes the positions from the stream index (persisted chunks, then the
-//! in-memory part) and reads the groups in position order, one range scan while they
-//! are consecutive (a stream written alone, or batch by batch, is read that way).
+//! decoded; a damaged record always is, and is reported). `read_stream` takes the
+//! positions from the stream index (persisted chunks, then the in-memory part) and
+//! reads the groups in position order, one range scan while they are consecutive (a
+//! stream written alone, or batch by batch, is read that way).
 //! The stream key is length-prefixed rather than NUL-separated so that no stream name,
 //! whatever bytes it holds, can fall inside another stream's key range.
 //!
@@ -75,20 +76,20 @@
 //!
 //! A `Buffered` append is written on the appending task itself: when nobody else is
 //! writing it takes the writer, writes its group and returns (no queue, no channel);
-//! otherwise it queues and whoever holds the writer writes it with the next group.
-//! Its group joins the journal's *pending group*, which goes into sled as one insert
-//! once it holds 8 KiB, before anything reads sled (every read, `delete_to`, index
-//! round and flush stores it first; reads of the hot tail need no sled), when the
-//! journal is dropped, and at the latest 1 ms after it was started, by the journal's
-//! stage thread: a sled insert costs about as much for twenty records as for one
-//! (0.85 µs a record in 8 KiB groups against 6.5 µs alone, measured here), which
-//! makes a `Buffered` append several times faster than one sled insert (see
-//! `pending.rs` and `docs/benchmarks.md`). sled writes into memory buffers and its
-//! own threads write them to disk, so an insert blocks for microseconds, not for I/O
-//! (except when sled's buffers are full and it waits for the disk). `Durable` appends are written by the commit leader
-//! (below). Reads, `delete_to` and checkpoints run on tokio's blocking pool, and the
-//! commit log's appends on a thread of the journal's own: they may page records in or
-//! wait for the disk.
+//! otherwise it queues and whoever holds the writer writes it with the next group. Its
+//! group joins the journal's *pending group*, which goes into sled as one insert once
+//! it holds 8 KiB, before anything reads sled (every read, `delete_to`, index round and
+//! flush stores it first; reads of the hot tail need no sled), when the journal is
+//! dropped, and at the latest 1 ms after it was started, by the journal's stage thread:
+//! a sled insert costs about as much for twenty records as for one (0.85 µs a record in
+//! 8 KiB groups against 6.5 µs alone, measured here), which makes a `Buffered` append
+//! several times faster than one sled insert (see `pending.rs` and
+//! `docs/benchmarks.md`). sled writes into memory buffers and its own threads write
+//! them to disk, so an insert blocks for microseconds, not for I/O (except when sled's
+//! buffers are full and it waits for the disk). `Durable` appends are written by the
+//! commit leader (below). Reads, `delete_to` and checkpoints run on tokio's blocking
+//! pool, and the commit log's appends on a thread of the journal's own: they may page
+//! records in or wait for the disk.
 //!
 //! # Durability
 //!
@@ -115,26 +116,25 @@
 //! thread, appended to `palisade.wal` in the journal directory, and the log is synced
 //! with `fdatasync`; the group is acknowledged after both. (A thread of its own rather
 //! than the blocking pool: the hand-off is on every commit's critical path, and it
-//! measured 30–40 µs against 55–105 µs for `spawn_blocking`, about 10 % more appends
-//! per second with 64 appenders; see `log_thread.rs`.) (Starting the append before the insert
-//! measured 10-15 % more appends per second with 64 appenders on a slow disk; should
-//! the insert fail, its appenders are refused and the log starts over before its next
-//! frame, so a crash before that may bring such a refused group back, as the failure
-//! paths below allow.) sled's copy is made durable only at checkpoints (sled flush,
-//! then `fdatasync` of its file and `fsync` of its blob files, which sled writes
-//! without any sync): when the log reaches
-//! [`SledConfig::commit_log_bytes`] (default 64 MiB, after which it is reused from the
-//! start) and at open, after the groups sled lost have been inserted again from the
-//! log. The log's format and why reading it stops where it does are in `wal.rs`: two
-//! alternating header slots, then 8-byte-aligned frames (length, group CRC32, first and
-//! last position, header CRC32, the group) that must chain by position. A log whose
-//! headers are both damaged while frames follow, or with a damaged (or zeroed) frame
-//! that a frame of later positions follows anywhere in the file, is reported as
-//! `Corrupt` at open, naming the byte (moving the file aside opens the journal without
-//! the groups from there on); so is a log of another format version. Opening a
-//! directory with `Buffered` replays and then removes a log a `Durable` open left.
-//! [`SledJournal::flush`] (and a temporary journal, which has no log) uses sled's flush
-//! followed by the same syncs.
+//! measured 30–40 µs against 55–105 µs for `spawn_blocking`, 5–10 % more appends
+//! per second with 64 appenders; see `log_thread.rs`.) (Starting the append before the
+//! insert measured 10-15 % more appends per second with 64 appenders on a slow disk;
+//! should the insert fail, its appenders are refused and the log starts over before its
+//! next frame, so a crash before that may bring such a refused group back, as the
+//! failure paths below allow.) sled's copy is made durable only at checkpoints (sled
+//! flush, then `fdatasync` of its file and `fsync` of its blob files, which sled writes
+//! without any sync): when the log reaches [`SledConfig::commit_log_bytes`] (default 64
+//! MiB, after which it is reused from the start) and at open, after the groups sled
+//! lost have been inserted again from the log. The log's format and why reading it
+//! stops where it does are in `wal.rs`: two alternating header slots, then
+//! 8-byte-aligned frames (length, group CRC32, first and last position, header CRC32,
+//! the group) that must chain by position. A log whose headers are both damaged while
+//! frames follow, or with a damaged (or zeroed) frame that a frame of later positions
+//! follows anywhere in the file, is reported as `Corrupt` at open, naming the byte
+//! (moving the file aside opens the journal without the groups from there on); so is a
+//! log of another format version. Opening a directory with `Buffered` replays and then
+//! removes a log a `Durable` open left. [`SledJournal::flush`] (and a temporary
+//! journal, which has no log) uses sled's flush followed by the same syncs.
 //!
 //! `Durable` appends use group commit through a commit leader: the first appender that
 //! finds no leader running spawns one (a task of its own, so that no appender's
@@ -452,7 +452,8 @@ fn spawn_stage_thread(inner: &Arc<Inner>) -> Result<(), JournalError> {
                     return;
                 };
                 if let Err(e) = inner.store_pending() {
-                    // Kept pending; the next read or append reports the failure.
+                    // Kept pending: the next read, or the append that fills the
+                    // group, reports the failure.
                     tracing::warn!(error = %e, "cannot store the pending appends in sled");
                 }
             }

@@ -133,19 +133,7 @@ fn temporary_sled() -> Result<sled::Db, String> {
 
 /// Raw sled: one insert of a 256-byte value under an increasing key, no flush.
 pub fn raw_insert(cfg: &Config) -> Result<f64, String> {
-    let db = temporary_sled()?;
-    let tree = db.open_tree("events").map_err(err)?;
-    let value = payload();
-    let mut key = 0u64;
-    measure(cfg, APPENDS_PER_REP, |reps| {
-        let start = Instant::now();
-        for _ in 0..reps * APPENDS_PER_REP {
-            key += 1;
-            tree.insert(key.to_be_bytes(), value.as_slice())
-                .map_err(err)?;
-        }
-        Ok(start.elapsed())
-    })
+    raw_inserts(cfg, 1, APPENDS_PER_REP)
 }
 
 /// Payloads per value in the batched raw case: 8 KiB values, the size at which the
@@ -155,13 +143,19 @@ const PAYLOADS_PER_VALUE: u64 = 32;
 /// Raw sled, the physical limit of gathering inserts: one insert of an 8 KiB value
 /// (32 payloads of 256 bytes) under an increasing key, per 256-byte payload.
 pub fn raw_insert_batched(cfg: &Config) -> Result<f64, String> {
+    raw_inserts(cfg, PAYLOADS_PER_VALUE, 1)
+}
+
+/// `inserts` inserts per repetition of values of `payloads` 256-byte payloads, timed
+/// per payload.
+fn raw_inserts(cfg: &Config, payloads: u64, inserts: u64) -> Result<f64, String> {
     let db = temporary_sled()?;
     let tree = db.open_tree("events").map_err(err)?;
-    let value = vec![b'x'; PAYLOAD_BYTES * PAYLOADS_PER_VALUE as usize];
+    let value = vec![b'x'; PAYLOAD_BYTES * payloads as usize];
     let mut key = 0u64;
-    measure(cfg, PAYLOADS_PER_VALUE, |reps| {
+    measure(cfg, payloads * inserts, |reps| {
         let start = Instant::now();
-        for _ in 0..reps {
+        for _ in 0..reps * inserts {
             key += 1;
             tree.insert(key.to_be_bytes(), value.as_slice())
                 .map_err(err)?;

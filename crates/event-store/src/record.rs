@@ -295,30 +295,36 @@ impl RecordCodec {
     /// The first check that fails, as its `RecordError` variant.
     pub fn decode(bytes: &[u8]) -> Result<Event, RecordError> {
         let (head, body) = unframe(bytes)?;
-        let (version, tag, flags, reserved) = (head[4], head[5], head[6], head[7]);
-        if head[..4] != MAGIC {
-            return Err(RecordError::BadMagic);
-        }
-        if version != FORMAT_VERSION {
-            return Err(RecordError::UnsupportedVersion(version));
-        }
-        let codec = Codec::from_tag(tag)?;
-        if flags & !FLAG_ZSTD != 0 {
-            return Err(RecordError::UnknownFlags(flags));
-        }
-        if reserved != 0 {
-            return Err(RecordError::ReservedNotZero(reserved));
-        }
-        if flags & FLAG_ZSTD != 0 {
-            decode_body(codec, &decompress(body)?)
-        } else {
-            decode_body(codec, body)
+        match read_head(head)? {
+            (codec, true) => decode_body(codec, &decompress(body)?),
+            (codec, false) => decode_body(codec, body),
         }
     }
 }
 
+/// The codec and whether the body is compressed, from a record's 8 leading header
+/// bytes, after checking magic, version, codec tag, flags and reserved byte (which the
+/// CRC does not cover: it covers the body).
+fn read_head(head: [u8; 8]) -> Result<(Codec, bool), RecordError> {
+    let (version, tag, flags, reserved) = (head[4], head[5], head[6], head[7]);
+    if head[..4] != MAGIC {
+        return Err(RecordError::BadMagic);
+    }
+    if version != FORMAT_VERSION {
+        return Err(RecordError::UnsupportedVersion(version));
+    }
+    let codec = Codec::from_tag(tag)?;
+    if flags & !FLAG_ZSTD != 0 {
+        return Err(RecordError::UnknownFlags(flags));
+    }
+    if reserved != 0 {
+        return Err(RecordError::ReservedNotZero(reserved));
+    }
+    Ok((codec, flags & FLAG_ZSTD != 0))
+}
+
 /// Whether the record `bytes` may hold a string field equal to `needle`: false only
-/// when the record is whole (its frame checks, magic and version included) and its
+/// when the record is one `decode` accepts (frame, CRC and header alike) and its
 /// body, bincode without compression (which stores strings as their own bytes), does
 /// not contain `needle` anywhere. A scan for one field value (a correlation id) skips
 /// decoding the records this rules out; any other record, a damaged one included, is
@@ -328,10 +334,7 @@ pub(crate) fn may_contain(bytes: &[u8], needle: &memchr::memmem::Finder<'_>) -> 
     let Ok((head, body)) = unframe(bytes) else {
         return true;
     };
-    let plain_bincode = head[..4] == MAGIC
-        && head[4] == FORMAT_VERSION
-        && head[5] == Codec::Bincode.tag()
-        && head[6] == 0;
+    let plain_bincode = matches!(read_head(head), Ok((Codec::Bincode, false)));
     !plain_bincode || needle.find(body).is_some()
 }
 
@@ -413,6 +416,11 @@ mod tests {
         let last = damaged.len() - 1;
         damaged[last] ^= 1;
         assert!(may_contain(&damaged, &absent));
+        // The header is outside the CRC: a damaged reserved byte is decoded (and
+        // reported), never ruled out.
+        let mut reserved = record.clone();
+        reserved[7] = 1;
+        assert!(may_contain(&reserved, &absent));
     }
 
     proptest! {

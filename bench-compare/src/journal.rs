@@ -13,10 +13,13 @@
 //! - `journal durable, 64 appenders`: per acknowledged, fsynced append. Reference: raw
 //!   sled, one insert then `Db::flush` each, serialized (no group commit); sled's flush
 //!   uses `sync_file_range`, which does not survive a power loss. Second row: the same
-//!   plus an `fdatasync` of sled's file, the guarantee Palisade's `Durable` gives. Then
-//!   Palisade `Durable` (its own commit log, `fdatasync`ed) with one appender (one
-//!   fsync per append too) and with 64 concurrent appenders on the 2-worker runtime
-//!   (group commit shares fsyncs).
+//!   plus an `fdatasync` of sled's file, the guarantee Palisade's `Durable` gives. Third
+//!   row, the ceiling of group commit into sled on this machine: per 64 appends, one
+//!   group of their records inserted into sled by a second thread while the same bytes
+//!   are written to a log and `fdatasync`ed, with nothing else (no gathering, encoding
+//!   or waking). Then Palisade `Durable` (its own commit log, `fdatasync`ed) with one
+//!   appender (one fsync per append too) and with 64 concurrent appenders on the
+//!   2-worker runtime (group commit shares fsyncs).
 //! - `journal replay`: per event, reading 100,000 events of one stream. Raw: a scan of a
 //!   sled tree of 100,000 records in Palisade's record format (keyed by position, as the
 //!   journal's `events` tree) decoding each with `RecordCodec::decode`. Palisade:
@@ -220,6 +223,93 @@ fn raw_flush_each(cfg: &Config, fdatasync: bool) -> Result<f64, String> {
         Ok(start.elapsed())
     });
     drop(tree);
+    drop(db);
+    result
+}
+
+/// Bytes a group entry header takes besides the stream and id (see the journal's
+/// `group` module): position, sequence, two lengths and a CRC32.
+const ENTRY_HEADER_BYTES: usize = 8 + 8 + 4 + 4 + 4;
+
+/// The size of one 64-append group of the benchmark's events: each record in
+/// Palisade's format behind its entry header.
+fn group_of_appenders() -> Result<Vec<u8>, String> {
+    let codec = RecordCodec::new(Codec::default());
+    let mut group = Vec::new();
+    for n in 0..APPENDERS {
+        let event = Event {
+            id: format!("e-{n}"),
+            stream: format!("bench-{n}"),
+            sequence: 1,
+            position: n + 1,
+            event_type: EventType::StateChanged,
+            payload: payload(),
+            timestamp: palisade_event_store::now_micros(),
+            correlation_id: None,
+            causation_id: None,
+            metadata: BTreeMap::new(),
+        };
+        let record = codec.encode(&event).map_err(err)?;
+        let header = ENTRY_HEADER_BYTES + event.stream.len() + event.id.len();
+        group.resize(group.len() + header, 0);
+        group.extend_from_slice(&record);
+    }
+    Ok(group)
+}
+
+/// Raw, the ceiling of group commit into sled on this machine: per turn, a thread of
+/// its own inserts one 64-append group (as one value) into sled while this thread
+/// `pwrite`s the same bytes to a preallocated log and `fdatasync`s it, per append.
+/// No gathering, placing, encoding or waking of appenders: what is left is the fsync
+/// under sled's own writes. The insert thread may fall at most two groups behind.
+pub fn raw_group_commit_ceiling(cfg: &Config) -> Result<f64, String> {
+    use std::os::unix::fs::FileExt;
+
+    const LOG_BYTES: u64 = 64 << 20;
+    let dir = ScratchDir::new("group-commit-ceiling")?;
+    let db = sled::open(dir.path().join("db")).map_err(err)?;
+    let tree = db.open_tree("events").map_err(err)?;
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dir.path().join("log"))
+        .map_err(err)?;
+    // Written and synced ahead, as the journal's log is: a commit's fdatasync then
+    // has no file length or block allocation to commit.
+    let zeros = vec![0u8; 1 << 20];
+    for mib in 0..LOG_BYTES >> 20 {
+        log.write_all_at(&zeros, mib << 20).map_err(err)?;
+    }
+    log.sync_all().map_err(err)?;
+    let group = group_of_appenders()?;
+    let (groups, inserts) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(2);
+    let inserter = std::thread::spawn(move || -> Result<(), String> {
+        for (key, value) in inserts {
+            tree.insert(key.to_be_bytes(), value).map_err(err)?;
+        }
+        Ok(())
+    });
+    let (mut key, mut at) = (0u64, 0u64);
+    let result = measure(cfg, APPENDERS, |reps| {
+        let start = Instant::now();
+        for _ in 0..reps {
+            key += APPENDERS;
+            groups
+                .send((key, group.clone()))
+                .map_err(|_| "the insert thread stopped".to_owned())?;
+            if at + group.len() as u64 > LOG_BYTES {
+                at = 0;
+            }
+            log.write_all_at(&group, at).map_err(err)?;
+            log.sync_data().map_err(err)?;
+            at += group.len() as u64;
+        }
+        Ok(start.elapsed())
+    });
+    drop(groups);
+    inserter
+        .join()
+        .map_err(|_| "the insert thread panicked".to_owned())??;
     drop(db);
     result
 }

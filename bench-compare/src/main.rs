@@ -513,6 +513,12 @@ fn cases() -> Vec<Case> {
         ),
         case(
             JOURNAL_DURABLE,
+            "raw group commit ceiling (per append)",
+            NsPerOp,
+            sync(journal::raw_group_commit_ceiling),
+        ),
+        case(
+            JOURNAL_DURABLE,
             "palisade Durable, one appender",
             NsPerOp,
             mt(journal::durable_one_appender),

@@ -88,6 +88,22 @@ fn new_event(payload: Vec<u8>) -> NewEvent {
     NewEvent::new(format!("e-{}", next()), EventType::StateChanged, payload)
 }
 
+/// An event as the journal stores it: id `e-{position}`, a 256-byte payload.
+fn stored_event(stream: String, sequence: u64, position: u64) -> Event {
+    Event {
+        id: format!("e-{position}"),
+        stream,
+        sequence,
+        position,
+        event_type: EventType::StateChanged,
+        payload: payload(),
+        timestamp: palisade_event_store::now_micros(),
+        correlation_id: None,
+        causation_id: None,
+        metadata: BTreeMap::new(),
+    }
+}
+
 /// A fresh directory under the temp dir, removed on drop.
 struct ScratchDir(PathBuf);
 
@@ -237,18 +253,7 @@ fn group_of_appenders() -> Result<Vec<u8>, String> {
     let codec = RecordCodec::new(Codec::default());
     let mut group = Vec::new();
     for n in 0..APPENDERS {
-        let event = Event {
-            id: format!("e-{n}"),
-            stream: format!("bench-{n}"),
-            sequence: 1,
-            position: n + 1,
-            event_type: EventType::StateChanged,
-            payload: payload(),
-            timestamp: palisade_event_store::now_micros(),
-            correlation_id: None,
-            causation_id: None,
-            metadata: BTreeMap::new(),
-        };
+        let event = stored_event(format!("bench-{n}"), 1, n + 1);
         let record = codec.encode(&event).map_err(err)?;
         let header = ENTRY_HEADER_BYTES + event.stream.len() + event.id.len();
         group.resize(group.len() + header, 0);
@@ -400,18 +405,7 @@ pub fn raw_scan_decode(cfg: &Config) -> Result<f64, String> {
     let tree = db.open_tree("events").map_err(err)?;
     let codec = RecordCodec::new(Codec::default());
     for n in 1..=JOURNAL_EVENTS {
-        let event = Event {
-            id: format!("e-{n}"),
-            stream: "replayed".to_owned(),
-            sequence: n,
-            position: n,
-            event_type: EventType::StateChanged,
-            payload: payload(),
-            timestamp: palisade_event_store::now_micros(),
-            correlation_id: None,
-            causation_id: None,
-            metadata: BTreeMap::new(),
-        };
+        let event = stored_event("replayed".to_owned(), n, n);
         let record = codec.encode(&event).map_err(err)?;
         tree.insert(n.to_be_bytes(), record).map_err(err)?;
     }

@@ -424,8 +424,9 @@ mod tests {
     }
 
     proptest! {
-        /// No false negative: a record whose event carries the correlation id is never
-        /// ruled out, whatever the id, codec and compression.
+        /// No false negative: a record whose event carries the correlation id (or the
+        /// custom type name) is never ruled out, whatever the value, codec and
+        /// compression.
         #[test]
         fn may_contain_never_rules_out_a_match(
             correlation in ".{0,12}",
@@ -440,6 +441,11 @@ mod tests {
                 .into_event("s", 1, 1, 0);
             let record = codec.encode(&e).expect("encode");
             prop_assert!(may_contain(&record, &Finder::new(correlation.as_bytes())));
+            // The same for a custom event type's name (`read_event_type`).
+            let typed = NewEvent::new("e-1", EventType::Custom(correlation.clone()), other.clone().into_bytes())
+                .into_event("s", 1, 1, 0);
+            let record_typed = codec.encode(&typed).expect("encode");
+            prop_assert!(may_contain(&record_typed, &Finder::new(correlation.as_bytes())));
             let decoded = RecordCodec::decode(&record).expect("decode");
             if decoded.correlation_id.as_deref() == Some(other.as_str()) {
                 prop_assert!(may_contain(&record, &Finder::new(other.as_bytes())));

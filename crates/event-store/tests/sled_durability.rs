@@ -115,6 +115,10 @@ async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() 
     for err in [
         j.read_all(0, 10).await.expect_err("scan"),
         j.read_correlation("flow", 0, 10).await.expect_err("scan"),
+        // A name no record holds: the damaged record is decoded all the same.
+        j.read_event_type(&EventType::Custom("absent".into()), 0, 10)
+            .await
+            .expect_err("scan"),
     ] {
         assert!(
             matches!(&err, JournalError::Corrupt { stream, sequence: 2, .. } if stream == "acct"),

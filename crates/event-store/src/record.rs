@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Event;
+use crate::event::{Event, Timestamp};
 
 /// The record's magic bytes.
 pub const MAGIC: [u8; 4] = *b"PLEV";
@@ -338,6 +338,70 @@ pub(crate) fn may_contain(bytes: &[u8], needle: &memchr::memmem::Finder<'_>) -> 
     !plain_bincode || needle.find(body).is_some()
 }
 
+/// `EventType::Custom`'s variant number in bincode (its place in the enum): the one
+/// variant with a field, its name.
+const CUSTOM_TYPE_VARIANT: u64 = 7;
+
+/// Reads the bincode varint (standard config) at `at` and moves past it: one byte up
+/// to 250, else a marker (251, 252, 253) and 2, 4 or 8 little-endian bytes.
+fn read_varint(body: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *body.get(*at)?;
+    *at += 1;
+    let width = match first {
+        0..=250 => return Some(u64::from(first)),
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let bytes = body.get(*at..at.checked_add(width)?)?;
+    *at += width;
+    let mut value = [0u8; 8];
+    value.get_mut(..width)?.copy_from_slice(bytes);
+    Some(u64::from_le_bytes(value))
+}
+
+/// Moves `at` past a length-prefixed string or byte string.
+fn skip_bytes(body: &[u8], at: &mut usize) -> Option<()> {
+    let len = usize::try_from(read_varint(body, at)?).ok()?;
+    *at = at.checked_add(len)?;
+    (*at <= body.len()).then_some(())
+}
+
+/// The timestamp of a bincode event body, read past the fields before it (id, stream,
+/// sequence, position, type, payload) without decoding them; `None` when the body
+/// does not read that way. The tests check it against `decode` for every type.
+fn bincode_timestamp(body: &[u8]) -> Option<Timestamp> {
+    let mut at = 0;
+    skip_bytes(body, &mut at)?; // id
+    skip_bytes(body, &mut at)?; // stream
+    read_varint(body, &mut at)?; // sequence
+    read_varint(body, &mut at)?; // position
+    match read_varint(body, &mut at)? {
+        CUSTOM_TYPE_VARIANT => skip_bytes(body, &mut at)?,
+        v if v < CUSTOM_TYPE_VARIANT => {}
+        _ => return None,
+    }
+    skip_bytes(body, &mut at)?; // payload
+    read_varint(body, &mut at)
+}
+
+/// Whether the record `bytes` may hold an event stamped within `from..=to`: false only
+/// when the record is one `decode` accepts (frame, CRC and header alike), its body is
+/// bincode without compression, and the timestamp read from the body's first fields
+/// is outside the range. A time-range scan skips decoding the records this rules out;
+/// any other record, a damaged one included, is decoded as usual. Costs the CRC32 and
+/// stepping over the fields before the timestamp (no allocation).
+pub(crate) fn may_be_within(bytes: &[u8], from: Timestamp, to: Timestamp) -> bool {
+    let Ok((head, body)) = unframe(bytes) else {
+        return true;
+    };
+    if !matches!(read_head(head), Ok((Codec::Bincode, false))) {
+        return true;
+    }
+    bincode_timestamp(body).is_none_or(|at| (from..=to).contains(&at))
+}
+
 /// Decompresses a body, allocating only what its frame header declares (at most
 /// `MAX_BODY_SIZE`): our writer always records the size, so a frame without one is
 /// refused rather than given a 64 MiB buffer on trust.
@@ -423,7 +487,60 @@ mod tests {
         assert!(may_contain(&reserved, &absent));
     }
 
+    /// Values of every varint width.
+    fn widths() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0..251u64,
+            251..65_536u64,
+            65_536..(1u64 << 32),
+            any::<u64>()
+        ]
+    }
+
     proptest! {
+        /// The timestamp `may_be_within` reads past a body's first fields is the one
+        /// `decode` returns, whatever the fields before it (their order, the varint
+        /// widths, the custom type's variant number); records it cannot read that way
+        /// are never ruled out.
+        #[test]
+        fn may_be_within_reads_the_decoded_timestamp(
+            id in ".{0,12}",
+            stream in ".{0,12}",
+            sequence in widths(),
+            position in widths(),
+            variant in 0usize..8,
+            name in ".{0,12}",
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            at in widths().prop_map(|t| t.max(1)),
+            correlation in proptest::option::of(".{0,8}"),
+            json in any::<bool>(),
+            compress in any::<bool>(),
+        ) {
+            let event_type = match variant {
+                0 => EventType::ActorCreated,
+                1 => EventType::ActorDestroyed,
+                2 => EventType::MessageSent,
+                3 => EventType::MessageProcessed,
+                4 => EventType::StateChanged,
+                5 => EventType::SnapshotTaken,
+                6 => EventType::FailureOccurred,
+                _ => EventType::Custom(name),
+            };
+            let mut new = NewEvent::new(id, event_type, payload).at(at).meta("k", "v");
+            if let Some(c) = correlation {
+                new = new.correlation(c);
+            }
+            let e = new.into_event(&stream, sequence, position, 0);
+            let codec = RecordCodec::new(if json { Codec::Json } else { Codec::Bincode })
+                .with_compress_above(if compress { 0 } else { usize::MAX });
+            let record = codec.encode(&e).expect("encode");
+            prop_assert_eq!(RecordCodec::decode(&record).expect("decode").timestamp, at);
+            prop_assert!(may_be_within(&record, at, at));
+            // Compression keeps a body as it is when it would not shrink.
+            let plain = !json && flags_of(&record) & FLAG_ZSTD == 0;
+            prop_assert_eq!(may_be_within(&record, 0, at - 1), !plain);
+        }
+
         /// No false negative: a record whose event carries the correlation id (or the
         /// custom type name) is never ruled out, whatever the value, codec and
         /// compression.
@@ -451,6 +568,32 @@ mod tests {
                 prop_assert!(may_contain(&record, &Finder::new(other.as_bytes())));
             }
         }
+    }
+
+    #[test]
+    fn may_be_within_rules_out_only_whole_plain_bincode_records_outside_the_range() {
+        let e = event(10); // stamped 1_700_000_000_000_000
+        let at = e.timestamp;
+        let record = RecordCodec::default().encode(&e).expect("encode");
+        assert!(may_be_within(&record, at, at));
+        assert!(may_be_within(&record, 0, u64::MAX));
+        assert!(!may_be_within(&record, at + 1, u64::MAX));
+        assert!(!may_be_within(&record, 0, at - 1));
+        // JSON, compressed or damaged records are never ruled out.
+        let json = RecordCodec::new(Codec::Json).encode(&e).expect("encode");
+        assert!(may_be_within(&json, 0, at - 1));
+        let compressed = RecordCodec::default()
+            .with_compress_above(0)
+            .encode(&event(1_000))
+            .expect("encode");
+        assert!(may_be_within(&compressed, 0, at - 1));
+        let mut damaged = record.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        assert!(may_be_within(&damaged, 0, at - 1));
+        let mut reserved = record.clone();
+        reserved[7] = 1;
+        assert!(may_be_within(&reserved, 0, at - 1));
     }
 
     #[test]

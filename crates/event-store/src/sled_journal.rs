@@ -47,7 +47,11 @@
 //! decoded; a damaged record always is, and is reported). `read_event_type` does the
 //! same with a custom type's name: 213 ns per event against 843 to find 100 events of
 //! one type among 100,000 (a built-in type is stored as a variant number, so every
-//! record is decoded for one). `read_stream` takes the
+//! record is decoded for one). `read_time_range` reads a plain bincode record's
+//! timestamp by stepping over the fields before it, and decodes only the records in
+//! the range: 198 ns per event against 631–680 to find 100 among 100,000, and up to
+//! 20 % slower when every record is in the range (the CRC is then checked twice).
+//! `read_stream` takes the
 //! positions from the stream index (persisted chunks, then the in-memory part) and
 //! reads the groups in position order, one range scan while they are consecutive (a
 //! stream written alone, or batch by batch, is read that way).
@@ -178,7 +182,7 @@ use tokio::sync::oneshot;
 use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
 use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
-use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec, may_contain};
+use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec, may_be_within, may_contain};
 use crate::sled_sync::{SledFileSync, is_in_use, open_db};
 
 mod group;
@@ -1953,7 +1957,7 @@ impl Journal for SledJournal {
             inner.scan(
                 from_position,
                 max,
-                |_| true,
+                |record| may_be_within(record, from, to),
                 |e| e.timestamp >= from && e.timestamp <= to,
             )
         })

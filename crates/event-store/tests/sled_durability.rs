@@ -119,6 +119,8 @@ async fn a_damaged_record_is_reported_as_corrupt_with_its_stream_and_sequence() 
         j.read_event_type(&EventType::Custom("absent".into()), 0, 10)
             .await
             .expect_err("scan"),
+        // A range no event is in, the same.
+        j.read_time_range(0, 1, 0, 10).await.expect_err("scan"),
     ] {
         assert!(
             matches!(&err, JournalError::Corrupt { stream, sequence: 2, .. } if stream == "acct"),

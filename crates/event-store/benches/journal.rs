@@ -2,7 +2,9 @@
 //! durability; `Durable` appends one at a time (one fsync each) and from 64 concurrent
 //! appenders (group commit shares the fsyncs), per append; and replaying one stream of
 //! 100,000 events through `read_stream` pages of 1,000 (and through [`Replay`], which
-//! pages the same way). Run with `cargo bench -p palisade-event-store --bench journal`;
+//! pages the same way); and the scans that find 100 events among 100,000 by
+//! correlation, custom type and a narrow time range. Run with
+//! `cargo bench -p palisade-event-store --bench journal`;
 //! the comparison with raw sled (and bytes on disk per event) lives in `bench-compare/`
 //! (`--only journal`).
 //!
@@ -223,6 +225,83 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
+/// Events of the secondary-read journal, and how many of them each read finds.
+const SCANNED_EVENTS: u64 = 100_000;
+const FOUND: usize = 100;
+
+fn secondary_reads(c: &mut Criterion) {
+    let rt = runtime();
+    let journal = SledJournal::temporary().expect("temporary journal");
+    // One event in a thousand carries the correlation `flow-7` and the custom type
+    // `audited`, and is stamped inside the narrow range; the rest are not.
+    let stamp = |n: u64| 1_000_000 + n;
+    let (rare_from, rare_to) = (stamp(50_000), stamp(50_000 + FOUND as u64 - 1));
+    rt.block_on(async {
+        let mut n = 0;
+        for page in 0..SCANNED_EVENTS / PAGE as u64 {
+            let batch = (0..PAGE)
+                .map(|i| {
+                    n += 1;
+                    let rare = i == 0;
+                    let kind = if rare { "audited" } else { "posted" };
+                    let event = NewEvent::new(
+                        format!("scan-{n}"),
+                        EventType::Custom(kind.to_owned()),
+                        vec![b'x'; PAYLOAD_BYTES],
+                    )
+                    .correlation(if rare { "flow-7" } else { "flow-other" });
+                    // The narrow range holds `FOUND` consecutive events mid-journal.
+                    event.at(stamp(n))
+                })
+                .collect();
+            journal
+                .append(&format!("scanned-{page}"), ExpectedVersion::Any, batch)
+                .await
+                .expect("fill the journal");
+        }
+    });
+    let mut group = c.benchmark_group("journal secondary reads, 100 of 100,000 events");
+    group.throughput(Throughput::Elements(SCANNED_EVENTS));
+    group.sample_size(10);
+    let max = 2 * FOUND;
+    group.bench_function("read_correlation", |b| {
+        b.iter(|| {
+            let found = rt
+                .block_on(journal.read_correlation("flow-7", 0, max))
+                .expect("read_correlation");
+            assert_eq!(found.len(), FOUND);
+        });
+    });
+    group.bench_function("read_event_type (custom)", |b| {
+        let audited = EventType::Custom("audited".to_owned());
+        b.iter(|| {
+            let found = rt
+                .block_on(journal.read_event_type(&audited, 0, max))
+                .expect("read_event_type");
+            assert_eq!(found.len(), FOUND);
+        });
+    });
+    // The reference: a built-in type is a variant number in the record, so this scan
+    // decodes every record (and finds none).
+    group.bench_function("read_event_type (built-in, decodes every record)", |b| {
+        b.iter(|| {
+            let found = rt
+                .block_on(journal.read_event_type(&EventType::StateChanged, 0, max))
+                .expect("read_event_type");
+            assert!(found.is_empty());
+        });
+    });
+    group.bench_function("read_time_range (narrow)", |b| {
+        b.iter(|| {
+            let found = rt
+                .block_on(journal.read_time_range(rare_from, rare_to, 0, max))
+                .expect("read_time_range");
+            assert_eq!(found.len(), FOUND);
+        });
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -232,6 +311,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = append_buffered, append_durable, replay
+    targets = append_buffered, append_durable, replay, secondary_reads
 }
 criterion_main!(benches);

@@ -52,11 +52,10 @@
 //! the range: 198 ns per event against 631–680 to find 100 among 100,000, and up to
 //! 20 % slower when every record is in the range (the CRC is then checked twice). The
 //! criterion group `journal secondary reads` measures the three scans against one that
-//! decodes every record.
-//! `read_stream` takes the
-//! positions from the stream index (persisted chunks, then the in-memory part) and
-//! reads the groups in position order, one range scan while they are consecutive (a
-//! stream written alone, or batch by batch, is read that way).
+//! decodes every record. `read_stream` takes the positions from the stream index
+//! (persisted chunks, then the in-memory part) and reads the groups in position order,
+//! one range scan while they are consecutive (a stream written alone, or batch by
+//! batch, is read that way).
 //! The stream key is length-prefixed rather than NUL-separated so that no stream name,
 //! whatever bytes it holds, can fall inside another stream's key range.
 //!

@@ -1,4 +1,5 @@
-//! bench-compare: Palisade's actor core against ractor, kameo, actix and raw tokio.
+//! bench-compare: Palisade against its peers (actors, breakers, tower stacks) and against
+//! raw tokio and raw sled.
 //!
 //! ```text
 //! cargo run --release --manifest-path bench-compare/Cargo.toml -- [--json PATH] [--quick] [--only FILTER]

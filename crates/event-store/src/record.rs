@@ -331,11 +331,15 @@ fn read_head(head: [u8; 8]) -> Result<(Codec, bool), RecordError> {
 /// decoded as usual, so damage is still reported. Costs the CRC32 and a byte search
 /// (`needle` is built once per scan).
 pub(crate) fn may_contain(bytes: &[u8], needle: &memchr::memmem::Finder<'_>) -> bool {
-    let Ok((head, body)) = unframe(bytes) else {
-        return true;
-    };
-    let plain_bincode = matches!(read_head(head), Ok((Codec::Bincode, false)));
-    !plain_bincode || needle.find(body).is_some()
+    plain_bincode_body(bytes).is_none_or(|body| needle.find(body).is_some())
+}
+
+/// The body of a record that `decode` accepts as far as its frame, CRC and header
+/// go, when that body is bincode without compression; `None` for any other record
+/// (JSON, compressed, damaged), which a scan must decode to judge.
+fn plain_bincode_body(bytes: &[u8]) -> Option<&[u8]> {
+    let (head, body) = unframe(bytes).ok()?;
+    matches!(read_head(head), Ok((Codec::Bincode, false))).then_some(body)
 }
 
 /// `EventType::Custom`'s variant number in bincode (its place in the enum): the one
@@ -393,13 +397,9 @@ fn bincode_timestamp(body: &[u8]) -> Option<Timestamp> {
 /// any other record, a damaged one included, is decoded as usual. Costs the CRC32 and
 /// stepping over the fields before the timestamp (no allocation).
 pub(crate) fn may_be_within(bytes: &[u8], from: Timestamp, to: Timestamp) -> bool {
-    let Ok((head, body)) = unframe(bytes) else {
-        return true;
-    };
-    if !matches!(read_head(head), Ok((Codec::Bincode, false))) {
-        return true;
-    }
-    bincode_timestamp(body).is_none_or(|at| (from..=to).contains(&at))
+    plain_bincode_body(bytes)
+        .and_then(bincode_timestamp)
+        .is_none_or(|at| (from..=to).contains(&at))
 }
 
 /// Decompresses a body, allocating only what its frame header declares (at most

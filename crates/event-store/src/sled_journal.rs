@@ -184,7 +184,7 @@ use crate::error::JournalError;
 use crate::event::{Event, EventType, NewEvent, Timestamp, now_micros};
 use crate::journal::{AppendResult, ExpectedVersion, Journal, deduplicated_append, validate_batch};
 use crate::record::{Codec, DEFAULT_COMPRESS_ABOVE, RecordCodec, may_be_within, may_contain};
-use crate::sled_sync::{SledFileSync, is_in_use, open_db};
+use crate::sled_sync::{OpenFailure, SledFileSync, open_synced};
 
 mod group;
 mod index;
@@ -585,16 +585,11 @@ impl SledJournal {
     /// fail).
     pub fn open(path: impl AsRef<Path>, config: SledConfig) -> Result<Self, JournalError> {
         let dir = path.as_ref();
-        let db = open_db(&config.sled_config()?.path(dir)).map_err(|e| {
-            if is_in_use(&e) {
-                JournalError::InUse(dir.display().to_string())
-            } else {
-                storage(e)
-            }
-        })?;
-        let disk = SledFileSync::open(dir).map_err(|e| {
-            JournalError::Storage(format!("cannot open sled's files for syncing: {e}"))
-        })?;
+        let (db, disk) =
+            open_synced(&config.sled_config()?.path(dir), dir).map_err(|e| match e {
+                OpenFailure::InUse(dir) => JournalError::InUse(dir),
+                OpenFailure::Failed(reason) => JournalError::Storage(reason),
+            })?;
         // A log left by a `Durable` open is replayed whatever the durability now.
         let log = if config.durability == Durability::Durable || dir.join(wal::FILE_NAME).exists() {
             Some(wal::Wal::open(dir, config.commit_log_bytes).map_err(|e| {

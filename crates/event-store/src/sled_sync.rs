@@ -102,31 +102,53 @@ impl SledFileSync {
     }
 }
 
-/// Opens the sled database that `config` names. A directory closed a moment ago can
+/// Why [`open_synced`] could not open a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenFailure {
+    /// Another open database (in this process or another) holds the directory, named
+    /// here.
+    InUse(String),
+    /// sled could not open the database, or its files could not be opened for
+    /// syncing: what went wrong.
+    Failed(String),
+}
+
+/// Opens the sled database in `dir` (`config` must name `dir` as its path), with the
+/// [`SledFileSync`] that makes its flushes durable. A directory closed a moment ago can
 /// still be locked by sled's threads finishing their last write, so while the
 /// directory's lock is held this retries, for up to a second, before it gives up (a
 /// directory that another open database holds takes that second to fail).
 ///
 /// # Errors
-/// sled's error; [`is_in_use`] tells a directory held by another open database from
-/// other failures.
-pub fn open_db(config: &sled::Config) -> sled::Result<sled::Db> {
+/// [`OpenFailure::InUse`] for a directory another open database holds;
+/// [`OpenFailure::Failed`] for any other failure.
+pub fn open_synced(
+    config: &sled::Config,
+    dir: &Path,
+) -> Result<(sled::Db, SledFileSync), OpenFailure> {
     let mut wait = std::time::Duration::from_millis(1);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    loop {
+    let db = loop {
         match config.open() {
-            Err(e) if is_in_use(&e) && std::time::Instant::now() < deadline => {
+            Ok(db) => break db,
+            Err(e) if is_in_use(&e) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(OpenFailure::InUse(dir.display().to_string()));
+                }
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(std::time::Duration::from_millis(50));
             }
-            opened => return opened,
+            Err(e) => return Err(OpenFailure::Failed(e.to_string())),
         }
-    }
+    };
+    let files = SledFileSync::open(dir)
+        .map_err(|e| OpenFailure::Failed(format!("cannot open sled's files for syncing: {e}")))?;
+    Ok((db, files))
 }
 
 /// Whether sled could not open a directory because another open database (in this
 /// process or another) holds its lock.
-pub fn is_in_use(e: &sled::Error) -> bool {
+fn is_in_use(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 

@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use palisade_event_store::SledFileSync;
-use palisade_event_store::sled_sync::{is_in_use, open_db};
+use palisade_event_store::sled_sync::{OpenFailure, open_synced};
 
 use crate::error::SnapshotError;
 use crate::record;
@@ -72,20 +72,15 @@ impl SledSnapshotStore {
     /// # Errors
     /// `InUse` when another open store (in this process or another) holds the
     /// directory (after up to a second of retries, as a store closed a moment ago may
-    /// still hold it; see [`palisade_event_store::sled_sync::open_db`]); `Storage`
+    /// still hold it; see [`palisade_event_store::sled_sync::open_synced`]); `Storage`
     /// when sled cannot open the database otherwise.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SnapshotError> {
         let dir = path.as_ref();
-        let db = open_db(&sled::Config::new().path(dir)).map_err(|e| {
-            if is_in_use(&e) {
-                SnapshotError::InUse(dir.display().to_string())
-            } else {
-                storage(e)
-            }
-        })?;
-        let files = SledFileSync::open(dir).map_err(|e| {
-            SnapshotError::Storage(format!("cannot open sled's files for syncing: {e}"))
-        })?;
+        let (db, files) =
+            open_synced(&sled::Config::new().path(dir), dir).map_err(|e| match e {
+                OpenFailure::InUse(dir) => SnapshotError::InUse(dir),
+                OpenFailure::Failed(reason) => SnapshotError::Storage(reason),
+            })?;
         SledSnapshotStore::with_db(db, Some(files))
     }
 
